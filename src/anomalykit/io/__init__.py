@@ -1,0 +1,1 @@
+"""Low-level readers shared by loaders: images, masks, videos, text tables."""
