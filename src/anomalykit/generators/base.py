@@ -114,6 +114,12 @@ class Generator:
     def generate(self, source: Sample | None, rng: np.random.Generator, seed: int) -> Sample:  # pragma: no cover
         raise NotImplementedError
 
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], Sample | None]:
+        """Small parameters and a small source sample (None when no source is needed) with which
+        the registry sweep in the tests runs this generator quickly on CPU."""
+        return {}, None
+
     def provenance(self, seed: int, source: Sample | None, **extra: Any) -> dict[str, Any]:
         record = {
             "generator": self.name,

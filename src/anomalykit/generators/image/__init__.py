@@ -1,0 +1,1 @@
+"""Image anomaly generators (procedural and diffusion-based), one module each."""

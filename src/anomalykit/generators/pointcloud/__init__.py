@@ -1,0 +1,1 @@
+"""Point-cloud and mesh defect generators, one module each."""

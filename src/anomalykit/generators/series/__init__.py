@@ -1,0 +1,1 @@
+"""Time-series generators with labelled anomalies."""
