@@ -818,11 +818,11 @@ class Sample:
 
         if not isinstance(self.data, Image):
             raise SchemaError(f"Sample {self.key}: as_anomalib() applies to images, this is {self.modality.value}")
-        image = torch.from_numpy(self.data.pixels).permute(2, 0, 1).float().div_(255.0)
+        image = torch.from_numpy(np.array(self.data.pixels)).permute(2, 0, 1).float().div_(255.0)
         mask = self.target if self.target is not None else np.zeros((self.data.height, self.data.width), np.uint8)
         return {
             "image": image,
-            "gt_mask": torch.from_numpy(np.asarray(mask) > 0),
+            "gt_mask": torch.from_numpy(np.asarray(mask) > 0),  # a fresh array: writable
             "gt_label": torch.tensor(self.label == 1),
             "image_path": self.meta.get("path"),
             "mask_path": self.meta.get("mask_path"),

@@ -1,0 +1,108 @@
+import collections
+
+import numpy as np
+import pytest
+
+import anomalykit
+from anomalykit.errors import ConfigError, MalformedFileError
+from anomalykit.loaders.visa import parse_split_csv
+from anomalykit.testing import build
+
+
+def test_original_layout_counts_defects_and_masks(tmp_path):
+    built = build("visa", tmp_path / "visa")
+    ds = anomalykit.load("visa", built.root)
+    assert len(ds) == built.expected["total"] == 14
+    assert ds.counts() == {"test/anomalous": 4, "test/normal": 4, "train/normal": 6}
+    keys = ds.keys
+    assert len(set(keys)) == len(keys)
+    # capsules has 3-digit normal names: 000.JPG exists in Normal/ and Anomaly/
+    assert {"capsules/Data/Images/Normal/000.JPG", "capsules/Data/Images/Anomaly/000.JPG"} <= set(keys)
+    assert sorted(ds.filter(label=1).manifest.column("defect").to_pylist()) == ["bent", "melt,scratch", "scratch", "squeeze"]
+    anomalous = ds.filter(category="pcb1", label=1)[1]
+    assert anomalous.target.max() == 1  # class id 2 in the file, binarised with != 0
+    assert anomalous.target.sum() > 0 and anomalous.data.pixels.shape == (24, 36, 3)
+
+
+def test_split_csv_has_crlf_and_parses(tmp_path):
+    built = build("visa", tmp_path / "visa")
+    raw = (built.root / "split_csv/1cls.csv").read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n") > 1
+    rows = parse_split_csv(built.root / "split_csv/1cls.csv")
+    assert all(not r["mask"].endswith("\r") for r in rows)
+
+
+@pytest.mark.parametrize("layout", ["anomalib", "spot_diff"])
+def test_converted_layouts(tmp_path, layout):
+    built = build("visa", tmp_path / "visa", layout=layout)
+    ds = anomalykit.load("visa", built.root, **built.options)
+    assert len(ds) == built.expected["total"]
+    assert ds.loader.resolved_layout == layout
+    anomalous = ds.filter(label=1)
+    assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
+    sample = anomalous[0]
+    assert sample.target.ndim == 2 and sample.target.max() == 1  # 3-channel anomalib masks handled
+
+
+def test_bad_split_rows_name_the_line(tmp_path):
+    built = build("visa", tmp_path / "visa")
+    path = built.root / "split_csv/1cls.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].replace(b",normal,", b",weird,")
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(MalformedFileError, match=r"1cls.csv, line 4: label must be normal or anomaly"):
+        anomalykit.load("visa", built.root)
+    with pytest.raises(ConfigError, match="unknown category"):
+        anomalykit.load("visa", built.root, category="pcb9")
+
+
+def test_split_file_option(tmp_path):
+    built = build("visa", tmp_path / "visa")
+    custom = built.root / "split_csv" / "2cls_fewshot.csv"
+    text = (built.root / "split_csv/1cls.csv").read_text()
+    custom.write_text(text.replace("test,anomaly,capsules/Data/Images/Anomaly/000.JPG",
+                                   "train,anomaly,capsules/Data/Images/Anomaly/000.JPG"))
+    ds = anomalykit.load("visa", built.root, split_file="2cls_fewshot")
+    assert len(ds.filter(split="train", label=1)) == 1
+
+
+# -- the real split files of VisA -------------------------------------------------------------
+
+def test_real_1cls_csv_counts(real_dir):
+    rows = parse_split_csv(real_dir / "visa/split_csv/1cls.csv")
+    assert len(rows) == 10821
+    counts = collections.Counter((r["split"], r["label"]) for r in rows)
+    assert counts == {("train", "normal"): 8659, ("test", "normal"): 962, ("test", "anomaly"): 1200}
+    per_category = collections.Counter(r["object"] for r in rows if r["label"] == "anomaly")
+    assert len(per_category) == 12 and set(per_category.values()) == {100}
+    assert all(r["mask"] == "" for r in rows if r["label"] == "normal")
+    assert all(r["image"].endswith(".JPG") and r["mask"].endswith(".png") for r in rows if r["label"] == "anomaly")
+    assert len({r["image"] for r in rows}) == 10821
+
+
+@pytest.mark.parametrize("name,train_anomalies", [("2cls_fewshot", 20), ("2cls_highshot", 60)])
+def test_real_2cls_csvs(real_dir, name, train_anomalies):
+    rows = parse_split_csv(real_dir / f"visa/split_csv/{name}.csv")
+    assert len(rows) == 10821
+    per_category = collections.Counter(r["object"] for r in rows if r["label"] == "anomaly" and r["split"] == "train")
+    assert set(per_category.values()) == {train_anomalies} and len(per_category) == 12
+
+
+def test_real_split_file_through_the_loader(real_dir, tmp_path):
+    """The loader reads the real 1cls.csv (copied beside a tree holding two of its images)."""
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "VisA"
+    (root / "split_csv").mkdir(parents=True)
+    shutil.copyfile(real_dir / "visa/split_csv/1cls.csv", root / "split_csv/1cls.csv")
+    ds = anomalykit.load("visa", root, category="pcb4")
+    assert len(ds) == 1105
+    assert ds.counts() == {"test/anomalous": 100, "test/normal": 101, "train/normal": 904}
+    row = ds.filter(label=1).manifest.slice(0, 1).to_pylist()[0]
+    for rel, mode in ((row["path"], "RGB"), (row["mask_path"], "L")):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((6, 8, 3) if mode == "RGB" else (6, 8), 3, np.uint8), mode=mode).save(root / rel)
+    sample = ds.filter(label=1)[0]
+    assert sample.target.all()  # class id 3 everywhere -> anomalous everywhere
