@@ -1,45 +1,312 @@
-"""Frame decoding with PyAV, seeking to the nearest keyframe before the first wanted frame."""
+"""Video decoding with PyAV: header probes, frame ranges with keyframe seeking, and clips.
+
+Frames are numbered from 0 in presentation order; a frame's index is derived from its
+presentation timestamp and the stream's frame rate, so a range ``[start, stop)`` is the same
+whether it is decoded from the beginning or after a seek.
+
+>>> from anomalykit.io.video import decode_frames, probe_video       # doctest: +SKIP
+>>> probe_video("Abuse028_x264.mp4").num_frames                      # doctest: +SKIP
+1412
+>>> decode_frames("Abuse028_x264.mp4", 160, 176).shape               # doctest: +SKIP
+(16, 240, 320, 3)
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import MalformedFileError
 
+__all__ = ["VideoInfo", "VideoReader", "decode_frames", "iter_clips", "probe_video"]
 
-def decode_frames(path: str | Path, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Decode frames ``[start, stop)`` of a video file as T x H x W x 3 uint8."""
-    import av
 
-    if start < 0 or (stop is not None and stop < start):
-        raise ValueError(f"decode_frames: invalid frame range [{start}, {stop})")
-    frames: list[np.ndarray] = []
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's container header says (nothing decoded)."""
+
+    num_frames: int
+    fps: float | None
+    width: int
+    height: int
+    codec: str
+    duration_s: float | None
+
+
+def _av():
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("video decoding needs PyAV: pip install 'anomalykit[video]'") from exc
+    return av
+
+
+def _decode_error_types() -> tuple[type[BaseException], ...]:
+    av = _av()
+    return (av.error.FFmpegError, IndexError, ValueError, EOFError)  # type: ignore[attr-defined]
+
+
+def _raise_malformed(path: str | Path, exc: BaseException) -> None:
+    if isinstance(exc, FileNotFoundError):
+        raise FileNotFoundError(f"video file not found: {path}") from exc
+    if isinstance(exc, IndexError):
+        raise MalformedFileError(path, "the file holds no video stream") from exc
+    raise MalformedFileError(path, f"cannot decode video ({exc})") from exc
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a video's frame count, frame rate and size from its header.
+
+    When the container does not record a frame count, packets are counted (demuxed, not decoded).
+    """
+    av = _av()
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate
-            time_base = stream.time_base
-            first_pts = stream.start_time or 0
-            if start > 0 and rate and time_base:
-                target_pts = first_pts + int(start / float(rate) / float(time_base))
-                container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if rate and time_base and frame.pts is not None:
-                    index = int(round((frame.pts - first_pts) * float(time_base) * float(rate)))
-                else:
-                    index = len(frames) + start
-                if index < start:
-                    continue
-                if stop is not None and index >= stop:
-                    break
-                frames.append(frame.to_ndarray(format="rgb24"))
-    except FileNotFoundError:
-        raise
-    except (av.error.FFmpegError, IndexError, ValueError) as exc:  # type: ignore[attr-defined]
-        raise MalformedFileError(path, f"cannot decode video ({exc})") from exc
-    if not frames:
-        return np.zeros((0, 0, 0, 3), np.uint8)
-    return np.stack(frames)
+            count = int(stream.frames or 0)
+            if count <= 0:
+                count = sum(1 for packet in container.demux(stream) if packet.size)
+            duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            return VideoInfo(
+                num_frames=count,
+                fps=float(rate) if rate else None,
+                width=int(stream.codec_context.width),
+                height=int(stream.codec_context.height),
+                codec=str(stream.codec_context.name),
+                duration_s=duration,
+            )
+    except _decode_error_types() as exc:
+        _raise_malformed(path, exc)
+        raise  # pragma: no cover - _raise_malformed always raises
+
+
+class VideoReader:
+    """An open video for repeated range reads: ``frames(start, stop)`` seeks to the keyframe
+    before ``start`` only when that is shorter than decoding on from the current position.
+
+    >>> with VideoReader("clip.mp4") as reader:                           # doctest: +SKIP
+    ...     first, second = reader.frames(0, 16), reader.frames(16, 32)   # one decode pass
+    """
+
+    #: decode forward instead of seeking when the wanted frame is at most this many frames ahead
+    forward_window: int = 32
+
+    def __init__(self, path: str | Path, *, threads: bool = True) -> None:
+        av = _av()
+        self.path = str(path)
+        try:
+            self._container = av.open(self.path)
+            self._stream = self._container.streams.video[0]
+        except _decode_error_types() as exc:
+            if getattr(self, "_container", None) is not None:
+                self._container.close()
+            _raise_malformed(path, exc)
+        if threads:
+            self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        time_base = self._stream.time_base
+        # presentation-timestamp ticks per frame; None when the stream gives no rate
+        self._ticks_per_frame = float(1 / (rate * time_base)) if rate and time_base else None
+        self._first_pts = self._stream.start_time
+        self._frames: Iterator[Any] | None = None
+        self._pending: tuple[int, Any] | None = None
+        self._next_index = 0
+        self.height = int(self._stream.codec_context.height)
+        self.width = int(self._stream.codec_context.width)
+
+    # -- context management ------------------------------------------------------------------
+    def close(self) -> None:
+        self._frames = None
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _index_of(self, frame: Any, fallback: int) -> int:
+        if frame.pts is None or self._ticks_per_frame is None:
+            return fallback
+        if self._first_pts is None:
+            self._first_pts = frame.pts
+        return int(round((frame.pts - self._first_pts) / self._ticks_per_frame))
+
+    def _restart(self, start: int) -> None:
+        """Position the decoder so that the next frame it yields is at or before ``start``."""
+        self._pending = None
+        if start > 0 and self._ticks_per_frame is not None:
+            target = (self._first_pts or 0) + int(math.floor(start * self._ticks_per_frame))
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            self._next_index = -1  # unknown until the first frame arrives
+        else:
+            self._container.seek(self._first_pts or 0, stream=self._stream, backward=True, any_frame=False)
+            self._next_index = 0
+        self._frames = self._container.decode(self._stream)
+
+    def _next(self) -> tuple[int, Any] | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            self._next_index = item[0] + 1
+            return item
+        assert self._frames is not None
+        frame = next(self._frames, None)
+        if frame is None:
+            return None
+        index = self._index_of(frame, max(self._next_index, 0))
+        self._next_index = index + 1
+        return index, frame
+
+    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` as T x H x W x 3 uint8 (fewer when the video ends first)."""
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"{self.path}: invalid frame range [{start}, {stop})")
+        if stop == start:
+            return np.zeros((0, self.height, self.width, 3), np.uint8)
+        try:
+            return self._read(start, stop)
+        except _decode_error_types() as exc:
+            self._frames = None
+            _raise_malformed(self.path, exc)
+            raise  # pragma: no cover
+
+    def _read(self, start: int, stop: int | None) -> np.ndarray:
+        ahead = start - self._next_index
+        if self._frames is None or ahead < 0 or ahead > self.forward_window:
+            self._restart(start)
+        out: list[np.ndarray] = []
+        first = True
+        while True:
+            item = self._next()
+            if item is None:
+                break
+            index, frame = item
+            if first and index > start > 0:
+                # the seek landed after the wanted frame (some containers index keyframes
+                # loosely): decode from the beginning instead
+                self._restart(0)
+                first = False
+                continue
+            first = False
+            if index < start:
+                continue
+            if stop is not None and index >= stop:
+                self._pending = item
+                self._next_index = index
+                break
+            out.append(frame.to_ndarray(format="rgb24"))
+        if not out:
+            return np.zeros((0, self.height, self.width, 3), np.uint8)
+        return np.stack(out)
+
+    def clips(self, length: int, stride: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_frame, clip)`` for consecutive clips of ``length`` frames, ``stride``
+        frames apart (default: ``length``, no overlap), in one forward decoding pass.
+
+        A last clip shorter than ``length`` is not yielded.
+        """
+        if length <= 0:
+            raise ValueError(f"{self.path}: clip length must be positive, got {length}")
+        stride = length if stride is None else stride
+        if stride <= 0:
+            raise ValueError(f"{self.path}: clip stride must be positive, got {stride}")
+        clip_start = start
+        while stop is None or clip_start + length <= stop:
+            if stride >= length:
+                clip = self.frames(clip_start, clip_start + length)
+            else:
+                # overlapping clips: decode each frame once and reuse the overlap
+                clip = self.frames(clip_start, clip_start + length) if clip_start == start else np.concatenate(
+                    [previous[stride:], self.frames(clip_start + length - stride, clip_start + length)]
+                )
+            if clip.shape[0] < length:
+                return
+            yield clip_start, clip
+            previous = clip
+            clip_start += stride
+
+
+def decode_frames(path: str | Path, start: int = 0, stop: int | None = None, *, threads: bool = True) -> np.ndarray:
+    """Decode frames ``[start, stop)`` of a video file as T x H x W x 3 uint8.
+
+    Seeks to the keyframe at or before ``start``, decodes from there, and converts to RGB only
+    the frames it returns. ``stop=None`` reads to the end; a ``stop`` past the end gives fewer
+    frames. A file that will not decode raises ``MalformedFileError`` naming it.
+    """
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"decode_frames: invalid frame range [{start}, {stop}) for {path}")
+    with VideoReader(path, threads=threads) as reader:
+        return reader.frames(start, stop)
+
+
+def iter_clips(
+    path: str | Path,
+    length: int,
+    stride: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    threads: bool = True,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_frame, clip)`` over a video in one decoding pass (see ``VideoReader.clips``)."""
+    with VideoReader(path, threads=threads) as reader:
+        yield from reader.clips(length, stride, start, stop)
+
+
+def h264_available() -> bool:
+    """Whether PyAV's FFmpeg build can encode H.264 (libx264)."""
+    av = _av()
+    try:
+        av.codec.Codec("libx264", "w")
+    except (av.error.FFmpegError, ValueError):  # type: ignore[attr-defined]
+        return False
+    return True
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int = 30,
+    *,
+    codec: str | None = None,
+    gop: int = 12,
+    b_frames: int = 2,
+) -> str:
+    """Encode T x H x W x 3 uint8 ``frames`` into an MP4 file; return the codec used.
+
+    ``codec=None`` picks H.264 (libx264) when PyAV's FFmpeg has it, else MPEG-4 Part 2. The
+    encoder runs single-threaded so that the same frames give the same bytes. H and W must be even.
+    """
+    av = _av()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"write_video: frames must be T x H x W x 3 uint8, got {frames.shape} {frames.dtype}")
+    height, width = int(frames.shape[1]), int(frames.shape[2])
+    if height % 2 or width % 2:
+        raise ValueError(f"write_video: width and height must be even for yuv420p, got {width}x{height}")
+    codec = codec or ("libx264" if h264_available() else "mpeg4")
+    options = {"threads": "1"}
+    if codec == "libx264":
+        options.update({"preset": "veryfast", "bframes": str(b_frames), "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"})
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=fps, options=options)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = gop
+        if codec != "libx264":
+            stream.codec_context.max_b_frames = b_frames
+            stream.codec_context.bit_rate = 2_000_000
+        stream.thread_count = 1
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return codec
