@@ -12,16 +12,18 @@ from .schema import Image, Sample
 
 
 def sample_to_tensors(sample: Sample) -> dict[str, Any]:
-    """A dict of tensors and plain values; images follow anomalib's names (``image``, ``gt_mask``,
-    ``gt_label``), other payloads give ``data`` (the primary array) and ``target``."""
+    """A dict of tensors and strings; images follow anomalib's names (``image``, ``gt_mask``,
+    ``gt_label``), other payloads give ``data`` (the primary array), ``label`` and ``target``
+    (absent when the sample has no ground truth). Missing strings are ``""``."""
     if isinstance(sample.data, Image):
         item = sample.as_anomalib()
     else:
-        item = {"data": torch.from_numpy(np.ascontiguousarray(np.asarray(sample.data)))}
-        item["target"] = None if sample.target is None else torch.from_numpy(np.asarray(sample.target))
-        item["label"] = torch.tensor(sample.label)
+        item = {"data": torch.from_numpy(np.array(sample.data)), "label": torch.tensor(sample.label)}
+        if sample.target is not None:
+            item["target"] = torch.from_numpy(np.array(sample.target))
     item.update({"key": sample.key, "category": sample.category, "defect": sample.defect, "split": sample.split})
-    return item
+    # the default collate function cannot batch None: missing strings become ""
+    return {k: ("" if v is None else v) for k, v in item.items()}
 
 
 class TorchDataset(torch.utils.data.Dataset):

@@ -115,6 +115,17 @@ class ShardManifest:
             raise ShardError(f"{path}: malformed manifest ({exc})") from exc
 
 
+_TAR_BLOCK = 512
+_TAR_RECORD = 20 * _TAR_BLOCK
+
+
+def _tar_file_size(member_bytes: int) -> int:
+    """Size of a tar holding members of ``member_bytes`` (headers and padding included):
+    two zero blocks end the archive, and the file is padded to a whole record."""
+    total = member_bytes + 2 * _TAR_BLOCK
+    return -(-total // _TAR_RECORD) * _TAR_RECORD
+
+
 class _HashingFile:
     """A write-only file wrapper that hashes and counts what passes through."""
 
@@ -207,7 +218,6 @@ class ShardWriter:
             index = int(re.search(r"-(\d+)\.tar$", shard.name).group(1))  # type: ignore[union-attr]
             self._next_index[shard.split] = max(self._next_index.get(shard.split, 0), index + 1)
         self._open: dict[str, _OpenShard] = {}
-        self._open_bytes: dict[str, int] = {}
         self.written = 0
         self.skipped = 0
 
@@ -223,19 +233,18 @@ class ShardWriter:
                 f"sample {sample.key} is {sample.modality.value}, but this shard set holds {self.manifest.modality}"
             )
         fields = sample.to_shard_fields()
-        size = sum(len(v) for v in fields.values()) + 512 * (len(fields) + 1)
+        # each member: up to three header blocks (webdataset's tar headers may carry a pax record)
+        size = sum(3 * _TAR_BLOCK + -(-len(v) // _TAR_BLOCK) * _TAR_BLOCK for v in fields.values())
         split = sample.split
         shard = self._open.get(split)
-        if shard is not None and shard.keys and self._open_bytes[split] + size > self.max_bytes:
+        if shard is not None and shard.keys and _tar_file_size(shard.writer.tarstream.offset + size) > self.max_bytes:
             self._finish(split)
             shard = None
         if shard is None:
             index = self._next_index.get(split, 0)
             self._next_index[split] = index + 1
             shard = self._open[split] = _OpenShard(self.out_dir, f"{self.data_dir}/{split}-{index:05d}.tar", split)
-            self._open_bytes[split] = 0
         shard.write(sample, fields)
-        self._open_bytes[split] += size
         self.done_keys.add(sample.key)
         self.written += 1
         return True
