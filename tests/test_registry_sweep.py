@@ -77,3 +77,12 @@ def test_generator_contract(name):
     assert first.provenance["parameters"] == generator.config.to_dict()
     if source is not None:
         assert first.provenance["source_key"] == source.key
+
+
+def test_every_module_imports_in_the_dev_environment():
+    from anomalykit.loaders.base import DATASETS
+    from anomalykit.testing import BUILDERS
+
+    for registry in (DATASETS, GENERATORS, BUILDERS):
+        registry.names()
+        assert registry.unavailable == {}, f"{registry.kind}: {registry.unavailable}"

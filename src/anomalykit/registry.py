@@ -34,6 +34,8 @@ class Registry(Generic[T]):
         self.package = package
         self._items: dict[str, T] = {}
         self._discovered = package is None
+        #: modules that could not be imported because an optional dependency is missing
+        self.unavailable: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -51,8 +53,16 @@ class Registry(Generic[T]):
         package = importlib.import_module(self.package)  # type: ignore[arg-type]
         for module in pkgutil.walk_packages(package.__path__, prefix=f"{self.package}."):
             leaf = module.name.rsplit(".", 1)[-1]
-            if not leaf.startswith("_") and leaf != "base":
+            if leaf.startswith("_") or leaf == "base":
+                continue
+            try:
                 importlib.import_module(module.name)
+            except ModuleNotFoundError as exc:
+                # an optional dependency of that module (e.g. PyAV for video) is not installed:
+                # the other entries stay usable, and a lookup miss says what is missing
+                if exc.name and exc.name.split(".")[0] == "anomalykit":
+                    raise
+                self.unavailable[module.name] = f"needs the package {exc.name!r}"
 
     def get(self, name: str) -> T:
         self._discover()
@@ -61,6 +71,9 @@ class Registry(Generic[T]):
         except KeyError:
             close = difflib.get_close_matches(name, self._items, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            if self.unavailable:
+                missing = "; ".join(f"{m} {why}" for m, why in sorted(self.unavailable.items()))
+                hint += f" Not importable (install anomalykit[all] for every module): {missing}."
             raise RegistryError(
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items)) or 'none'}"
             ) from None

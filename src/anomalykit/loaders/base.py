@@ -251,9 +251,11 @@ class AnomalyDataset(Sequence[Sample]):
     # -- conversions -----------------------------------------------------------------------
     def to_hf(self):
         """A ``datasets.Dataset`` with typed features (envelope columns plus payload columns)."""
-        from ..hf import dataset_features, sample_to_hf_row
+        import tempfile
 
         import datasets
+
+        from ..hf import dataset_features, sample_to_hf_row
 
         features = dataset_features(self.modality)
 
@@ -261,7 +263,10 @@ class AnomalyDataset(Sequence[Sample]):
             for sample in self:
                 yield sample_to_hf_row(sample)
 
-        return datasets.Dataset.from_generator(generate, features=features, cache_dir=None, keep_in_memory=True)
+        # A fresh cache folder per call: the generator's fingerprint cannot see file contents,
+        # so a shared cache could hand back stale rows after the files changed.
+        cache_dir = tempfile.mkdtemp(prefix="anomalykit-hf-")
+        return datasets.Dataset.from_generator(generate, features=features, cache_dir=cache_dir)
 
     def to_torch(self, transform=None):
         """A ``torch.utils.data.Dataset`` returning dicts of tensors (``transform`` applied last)."""
