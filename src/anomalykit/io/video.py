@@ -117,6 +117,7 @@ class VideoReader:
         self._frames: Iterator[Any] | None = None
         self._pending: tuple[int, Any] | None = None
         self._next_index = 0
+        self._seeked_to = 0
         self.height = int(self._stream.codec_context.height)
         self.width = int(self._stream.codec_context.width)
 
@@ -142,6 +143,7 @@ class VideoReader:
     def _restart(self, start: int) -> None:
         """Position the decoder so that the next frame it yields is at or before ``start``."""
         self._pending = None
+        self._seeked_to = start if self._ticks_per_frame is not None else 0
         if start > 0 and self._ticks_per_frame is not None:
             target = (self._first_pts or 0) + int(math.floor(start * self._ticks_per_frame))
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
@@ -183,16 +185,17 @@ class VideoReader:
             self._restart(start)
         out: list[np.ndarray] = []
         first = True
+        back = 0
         while True:
             item = self._next()
             if item is None:
                 break
             index, frame = item
-            if first and index > start > 0:
-                # the seek landed after the wanted frame (some containers index keyframes
-                # loosely): decode from the beginning instead
-                self._restart(0)
-                first = False
+            if first and index > start and self._seeked_to > 0:
+                # the seek landed after the wanted frame (an open GOP, or a container that
+                # indexes keyframes loosely): seek again further back, down to the beginning
+                back = max(2 * back, 2 * (index - start), 8)
+                self._restart(max(start - back, 0))
                 continue
             first = False
             if index < start:

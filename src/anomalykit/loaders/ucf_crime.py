@@ -740,6 +740,8 @@ class UCFCrime(DatasetLoader):
                       if row["split"] == "test" else None)
         if row["split"] == "test" and events:
             last = max(end for _start, end in events)
+            if self.frame_convention is FrameConvention.ZERO_BASED:
+                last += 1
             meta["clipped"] = bool(last > data.length * (data.snippet_frames if data.features is not None else 1))
         return Sample(
             key=row["key"],
