@@ -97,6 +97,36 @@ def default_cache_dir(dataset: str) -> Path:
     return root / "anomalykit" / dataset
 
 
+class LineMap:
+    """Physical line of each kept data row: ``first_line + row`` unless a ``compute`` callable is
+    given, which lists the lines and is called only when a problem must be located."""
+
+    def __init__(self, first_line: int, compute: Any = None) -> None:
+        self.first_line = first_line
+        self._compute = compute
+        self._lines: np.ndarray | None = None
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, np.int64)
+        if self._compute is None:
+            return self.first_line + rows
+        if self._lines is None:
+            self._lines = self._compute()
+        return self._lines[rows]
+
+
+def physical_data_lines(path: Path, header_line: int, invalid: set[int]) -> np.ndarray:
+    """Physical line numbers of the data rows pyarrow keeps after the header on ``header_line``
+    (blank lines and the ``invalid`` lines it skipped are left out)."""
+    kept = []
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number <= header_line or number in invalid or not line.strip("\r\n"):
+                continue
+            kept.append(number)
+    return np.asarray(kept, np.int64)
+
+
 def read_text_head(path: Path, max_lines: int = 64, max_bytes: int = 1 << 20) -> list[str]:
     """The first lines of a text file (BOM removed, invalid bytes replaced)."""
     with open(path, "rb") as handle:
@@ -208,7 +238,7 @@ def objects_to_float(
         if not text:
             continue
         if _NUMBER.match(text):
-            out[i] = float(text.replace(",", ".")) if _DECIMAL_COMMA.match(text) or "," in text else float(text)
+            out[i] = float(text.replace(",", "."))
             continue
         line = int(line_numbers[i]) if line_numbers is not None else first_line + i
         problems.add(line, f"column {column!r}: value {cell!r} is not a number (set to missing)")

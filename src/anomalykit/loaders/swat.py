@@ -48,12 +48,14 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError, MalformedFileError
 from ..schema import Modality, Sample, Series
 from ._tabular import (
+    LineMap,
     ProblemLog,
     RowProblem,
     default_cache_dir,
     file_sha256,
     looks_like_decimal_comma,
     objects_to_float,
+    physical_data_lines,
     read_delimited_strings,
     read_text_head,
     strings_to_float,
@@ -167,24 +169,8 @@ class _Columns:
                 problems.add(header_line, f"unknown column {name!r} (ignored); SWaT has {len(CHANNELS)} channels")
 
 
-class _LineMap:
-    """Physical line of each kept data row, computed only when a problem must be located."""
-
-    def __init__(self, first_line: int, compute: Any = None) -> None:
-        self.first_line = first_line
-        self._compute = compute
-        self._lines: np.ndarray | None = None
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        if self._compute is None:
-            return self.first_line + rows
-        if self._lines is None:
-            self._lines = self._compute()
-        return self._lines[rows]
-
-
 def _parse_timestamps(
-    cells: np.ndarray, line_map: _LineMap, problems: ProblemLog, row_offset: int = 0
+    cells: np.ndarray, line_map: LineMap, problems: ProblemLog, row_offset: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps from text (day first, 12-hour clock, leading spaces) or spreadsheet datetimes.
 
@@ -222,7 +208,7 @@ def _parse_timestamps(
 
 
 def _parse_labels(
-    cells: np.ndarray, line_map: _LineMap, problems: ProblemLog, row_offset: int = 0
+    cells: np.ndarray, line_map: LineMap, problems: ProblemLog, row_offset: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``Normal`` -> 0, ``Attack`` or ``A ttack`` (spaces and case ignored) -> 1."""
     text = [c if isinstance(c, str) else "" for c in cells.tolist()] if cells.dtype == object else cells
@@ -243,7 +229,7 @@ def _assemble(
     columns: _Columns,
     get_column: Any,
     to_float: Any,
-    line_map: _LineMap,
+    line_map: LineMap,
     problems: ProblemLog,
     row_offset: int = 0,
 ) -> SwatTable:
@@ -305,7 +291,7 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
         for r, cells in enumerate(chunk):
             grid[r, :] = cells
         first = chunk_first_line
-        line_map = _LineMap(first)
+        line_map = LineMap(first)
 
         def to_float(cells: np.ndarray, name: str) -> np.ndarray:
             return objects_to_float(cells, first_line=first, line_numbers=None, problems=problems, column=name)
@@ -357,17 +343,6 @@ def sniff_csv(path: Path) -> tuple[int, str, bool]:
     raise MalformedFileError(path, f"no header line with a {TIMESTAMP_COLUMN!r} column in the first {len(lines)} lines")
 
 
-def _physical_lines(path: Path, header_index: int, invalid: set[int]) -> np.ndarray:
-    """Physical line numbers of the data rows pyarrow keeps (blank and invalid lines left out)."""
-    kept = []
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number <= header_index + 1 or number in invalid or not line.strip("\r\n"):
-                continue
-            kept.append(number)
-    return np.asarray(kept, np.int64)
-
-
 def parse_csv(path: Path, problems: ProblemLog) -> SwatTable:
     """Parse any of the CSV variants: junk lines before the header, BOM, leading spaces, ``,`` or
     ``;`` separators, decimal commas, quoted values."""
@@ -379,7 +354,7 @@ def parse_csv(path: Path, problems: ProblemLog) -> SwatTable:
         path, delimiter=delimiter, skip_rows=header_index, problems=problems, string_columns=list(dict.fromkeys(raw_header))
     )
     invalid = {p.line for p in problems.problems if p.line is not None and p.line > header_line}
-    line_map = _LineMap(header_line + 1, lambda: _physical_lines(path, header_index, invalid))
+    line_map = LineMap(header_line + 1, lambda: physical_data_lines(path, header_line, invalid))
     names = table.column_names
 
     def get_column(name: str) -> Any:
