@@ -413,6 +413,13 @@ def load_feature_file(path: str | Path, *, allow_pickle: bool = False) -> np.nda
     """Load one ``.npy`` feature file as float32. Object (pickled) arrays are refused unless
     ``allow_pickle=True`` is given for files you trust."""
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as exc:
+        raise MalformedFileError(path, f"cannot be read ({exc})") from None
+    if magic != b"\x93NUMPY":
+        raise MalformedFileError(path, "not a readable .npy file (no NumPy header)")
+    try:
         array = np.load(path, allow_pickle=allow_pickle)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
@@ -627,8 +634,8 @@ class UCFCrime(DatasetLoader):
                                          if entry.label == 0 else (f"Anomaly-Videos-Part-{ARCHIVE_PART[entry.folder]}",)))
                 found = files.find(entry.filename, hints=hints, avoid=("Normal_Videos_event", TEST_NORMAL_FOLDER))
                 if found is None:
-                    self._skip_or_raise(self.not_found(self.root / "**" / entry.filename,
-                                                       f"training video ({split_path.name}, line {entry.line})"),
+                    self._skip_or_raise(self.not_found(self.root, f"training video {entry.filename} (listed in "
+                                                       f"{split_path.name}, line {entry.line}; searched by file name)"),
                                         entry.filename, missing)
                     continue
                 rows.append(self._row("train", entry.folder, entry.stem, entry.video_class,
@@ -641,8 +648,8 @@ class UCFCrime(DatasetLoader):
                     folder, f"Anomaly-Videos-Part-{ARCHIVE_PART[note.video_class]}")
                 found = files.find(note.filename, hints=hints, avoid=("Normal_Videos_event",))
                 if found is None:
-                    self._skip_or_raise(self.not_found(self.root / "**" / note.filename,
-                                                       f"test video ({note_path.name}, line {note.line})"),
+                    self._skip_or_raise(self.not_found(self.root, f"test video {note.filename} (listed in "
+                                                       f"{note_path.name}, line {note.line}; searched by file name)"),
                                         note.filename, missing)
                     continue
                 rows.append(self._row("test", folder, note.stem, note.video_class,
@@ -696,8 +703,8 @@ class UCFCrime(DatasetLoader):
                 resolved = [self._resolve_feature(e, list_path) for e in group.entries]
                 if any(p is None for p in resolved):
                     lost = next(e for e, p in zip(group.entries, resolved) if p is None)
-                    self._skip_or_raise(self.not_found(self.root / "**" / lost.filename,
-                                                       f"feature file ({list_path.name}, line {lost.line})"),
+                    self._skip_or_raise(self.not_found(self.root, f"feature file {lost.filename} (listed in "
+                                                       f"{list_path.name}, line {lost.line}; searched by file name)"),
                                         lost.filename, missing)
                     continue
                 rels = [p.relative_to(self.root).as_posix() if p.is_relative_to(self.root) else str(p)

@@ -14,7 +14,7 @@ Archive layout (``features=None``)::
 (``dataset/<Folder>/...`` entries, LF, no final newline) and ``list/UCF_Annotation.txt`` (with frame counts).
 
 Every frame's gray level is 6 x its index (so a decoded frame tells which one it is); frames
-inside an annotated event also show a white 8 x 8 square.
+inside an annotated event also show an 8 x 8 square (white on dark frames, black on light ones).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _frames(num_frames: int, events: tuple[tuple[int, int], ...], size: tuple[in
     anomalous = frame_targets(events, num_frames).astype(bool)
     for i in np.flatnonzero(anomalous):
         x = (2 * int(i)) % (width - 8)
-        frames[i, height - 8:, x:x + 8] = 255
+        frames[i, height - 8:, x:x + 8] = 255 if 6 * i < 128 else 0
     return frames
 
 
