@@ -10,7 +10,9 @@ for a mesh, points are then sampled on the deformed surface (``mesh_to_points``)
 The output is a ``PointCloud`` sample whose ``displacement`` is exactly ``new - old`` in float32
 (points outside the mask keep their bytes), with ``meta["source_index"]`` (cloud input: the
 source point of every output point) or ``meta["source_face"]`` (mesh input: the source face the
-point was sampled on), and ``meta["removed_indices"]`` / ``meta["removed_count"]``.
+point was sampled on), and ``meta["removed_indices"]`` / ``meta["removed_count"]`` (for a mesh:
+indices of the vertices of the subdivided mesh, whose first ``source_vertices`` are the source's;
+``meta["removed_source_indices"]`` keeps only those).
 """
 
 from __future__ import annotations
@@ -364,6 +366,12 @@ class PointCloudDefectGenerator(Generator):
     def deform(self, work: Workspace, rng: np.random.Generator) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def from_mesh(self, mesh: Any, *, seed: int, key: str = "mesh") -> Sample:
+        """Deform a ``trimesh.Trimesh`` and sample points on it (see ``meshes.mesh_sample``)."""
+        from .meshes import mesh_sample
+
+        return self(mesh_sample(mesh, key), seed=seed)
+
     def generate(self, source: Sample | None, rng: np.random.Generator, seed: int) -> Sample:
         assert source is not None
         cloud: PointCloud = source.data  # type: ignore[assignment]
@@ -408,8 +416,12 @@ class PointCloudDefectGenerator(Generator):
                                  self.config.mesh_points, rng)
         removed = np.flatnonzero(~work.alive)
         data = PointCloud(sampled.points, normals=sampled.normals, displacement=sampled.displacement)
+        # subdivision keeps the source vertices first, so indices below source_vertices are the source's
+        source_vertices = len(source.data)
         meta = {"source_face": face_origin[sampled.face].astype(np.int64), "removed_indices": removed.astype(np.int64),
-                "removed_count": int(removed.size), "mesh_vertices": len(vertices), "mesh_faces": len(faces),
+                "removed_count": int(removed.size),
+                "removed_source_indices": removed[removed < source_vertices].astype(np.int64),
+                "mesh_vertices": len(vertices), "mesh_faces": len(faces), "source_vertices": source_vertices,
                 "source_faces": source_faces}
         if "path" in source.meta:
             meta["path"] = source.meta["path"]

@@ -256,4 +256,4 @@ class Defects3D(PointCloudDefectGenerator):
     def example(cls) -> tuple[dict[str, Any], Sample]:
         from ._common import example_cloud
 
-        return {"families": ["bulge", "crack"], "pick": 0}, example_cloud(2048)
+        return {"families": ["bulge", "crack"], "pick": 0, "radius_low": 0.12, "radius_high": 0.2}, example_cloud(4096)
