@@ -288,7 +288,7 @@ def read_point_labels(path: str | Path, delimiter: str = " ") -> PointLabels:
     labels = array[:, 3]
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if bad.size:
-        raise MalformedFileError(path, f"label must be 0 or 1, got {labels[bad[0]]!r} (data row {int(bad[0]) + 1})")
+        raise MalformedFileError(path, f"label must be 0 or 1, got {float(labels[bad[0]])!r} (data row {int(bad[0]) + 1})")
     if not np.isfinite(array[:, :3]).all():
         row = int(np.flatnonzero(~np.isfinite(array[:, :3]).all(axis=1))[0])
         raise MalformedFileError(path, f"non-finite coordinate in data row {row + 1}")

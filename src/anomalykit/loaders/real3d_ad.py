@@ -218,6 +218,7 @@ class PointCloudADLoader(DatasetLoader):
         }
 
     def build_manifest(self):
+        self.skipped = []
         rows: list[dict[str, Any]] = []
         for category, folder in self.categories().items():
             rows.extend(self.scan_category(category, folder))
@@ -274,10 +275,18 @@ class PointCloudADLoader(DatasetLoader):
         also reads every file and lists the malformed ones.
         """
         report = VerifyReport(self.name, str(self.root))
-        manifest = self.build_manifest()
+        strict, self.strict = self.strict, False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                manifest = self.build_manifest()
+        finally:
+            self.strict = strict
         for rel, reason in self.skipped:
             if "ground truth" in reason:
                 report.missing.append(f"{rel}: {reason}")
+            elif "template" not in reason:
+                report.malformed.append(f"{rel}: {reason}")
         rows = manifest.to_pylist()
         for row in rows:
             for column in ("path", "mask_path"):
