@@ -31,6 +31,7 @@ anomalous node. The task is unsupervised on the whole graph, so the split is ``t
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,10 +112,11 @@ def load_pyg_data(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
                     raise
                 obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) file
     except pickle.UnpicklingError as exc:
-        reason = str(exc).split("\n")
-        detail = next((line.strip() for line in reason if "Unsupported" in line or "Trying" in line), reason[0])
+        text = str(exc)
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        detail = f"it refers to {found.group(1)}" if found else text.strip().splitlines()[-1][:200]
         raise MalformedFileError(
-            path, f"holds objects other than a graph's tensors, refused without running them ({detail[:300]})"
+            path, f"holds objects other than a graph's tensors, refused without running them ({detail})"
         ) from None
     except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file, ...: all mean malformed
         raise MalformedFileError(path, f"not a readable torch file ({type(exc).__name__}: {str(exc)[:300]})") from None
