@@ -32,7 +32,7 @@ anomalous, since that border is what a detector sees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -97,16 +97,6 @@ class Defects3D(PointCloudDefectGenerator):
         names = ("radius", "height", "crack_width", "cut_angle", "cut_depth", "stretch", "twist_angle",
                  "twist_fraction", "roughness")
         self.ranges: dict[str, Range] = {n: check_range(self.config, f"{n}_low", f"{n}_high") for n in names}
-        self.apply: dict[str, Callable[[Workspace, np.random.Generator], None]] = {
-            "bulge": lambda w, r: self.bump(w, r, +1.0, "bulge"),
-            "sink": lambda w, r: self.bump(w, r, -1.0, "sink"),
-            "crack": self.crack,
-            "cut": self.cut,
-            "hole": self.hole,
-            "stretch": self.stretch,
-            "twist": self.twist,
-            "roughness": self.roughness,
-        }
 
     def draw(self, name: str, rng: np.random.Generator) -> float:
         return self.ranges[name].draw(rng)
@@ -118,7 +108,7 @@ class Defects3D(PointCloudDefectGenerator):
         else:
             chosen = [cfg.families[i] for i in sorted(rng.choice(len(cfg.families), cfg.pick, replace=False))]
         for family in chosen:
-            self.apply[family](work, rng)
+            getattr(self, family)(work, rng)
         return "+".join(chosen)
 
     # -- shared pieces -------------------------------------------------------------------------
@@ -140,6 +130,12 @@ class Defects3D(PointCloudDefectGenerator):
         return max(self.config.rim_width * work.radius, 2.0 * work.spacing(members))
 
     # -- families ------------------------------------------------------------------------------
+    def bulge(self, work: Workspace, rng: np.random.Generator) -> None:
+        self.bump(work, rng, +1.0, "bulge")
+
+    def sink(self, work: Workspace, rng: np.random.Generator) -> None:
+        self.bump(work, rng, -1.0, "sink")
+
     def bump(self, work: Workspace, rng: np.random.Generator, sign: float, family: str) -> None:
         radius = self.draw("radius", rng) * work.radius
         height = self.draw("height", rng) * work.radius
@@ -148,7 +144,7 @@ class Defects3D(PointCloudDefectGenerator):
         weight = cosine_falloff(distance, radius)
         normal = work.patch_normal(members, weight)
         work.move(members, (sign * height) * weight[:, None] * normal)
-        work.record(family, centre=centre, radius=radius, height=height, normal=normal, points=len(members))
+        work.record(family, centre=centre, position=work.points[centre].copy(), radius=radius, height=height, normal=normal, points=len(members))
 
     def crack(self, work: Workspace, rng: np.random.Generator) -> None:
         half_length = self.draw("radius", rng) * work.radius
@@ -171,7 +167,7 @@ class Defects3D(PointCloudDefectGenerator):
                             f"a crack {width:.4g} wide removes no point; the cloud is too sparse")
         rim = self.rim(work, members)
         border = work.remove(gone, rim)
-        work.record("crack", centre=centre, length=2 * half_length, width=width, direction=along, normal=normal,
+        work.record("crack", centre=centre, position=c, length=2 * half_length, width=width, direction=along, normal=normal,
                     removed=len(gone), border=len(border))
 
     def cut(self, work: Workspace, rng: np.random.Generator) -> None:
@@ -194,14 +190,15 @@ class Defects3D(PointCloudDefectGenerator):
             raise too_small(self.name, work.key, len(work.live), "cut_depth_low", self.config.cut_depth_low,
                             "the wedge removes no point; the cloud is too sparse")
         border = work.remove(gone, self.rim(work, members))
-        work.record("cut", centre=centre, length=2 * half_length, depth=depth, angle=np.rad2deg(2 * half_angle),
+        work.record("cut", centre=centre, position=c, length=2 * half_length, depth=depth, angle=np.rad2deg(2 * half_angle),
                     direction=along, normal=normal, removed=len(gone), border=len(border))
 
     def hole(self, work: Workspace, rng: np.random.Generator) -> None:
         radius = self.draw("radius", rng) * work.radius
         centre, members = self.patch(work, rng, radius)
+        position = work.points[centre].copy()
         border = work.remove(members, self.rim(work, members))
-        work.record("hole", centre=centre, radius=radius, removed=len(members), border=len(border))
+        work.record("hole", centre=centre, position=position, radius=radius, removed=len(members), border=len(border))
 
     def stretch(self, work: Workspace, rng: np.random.Generator) -> None:
         radius = self.draw("radius", rng) * work.radius
@@ -211,7 +208,7 @@ class Defects3D(PointCloudDefectGenerator):
         weight = cosine_falloff(np.linalg.norm(rel, axis=1), radius)
         axis = random_tangent(rng, work.patch_normal(members, weight))
         work.move(members, (factor * weight * (rel @ axis))[:, None] * axis)
-        work.record("stretch", centre=centre, radius=radius, factor=factor, axis=axis, points=len(members))
+        work.record("stretch", centre=centre, position=work.points[centre].copy(), radius=radius, factor=factor, axis=axis, points=len(members))
 
     def twist(self, work: Workspace, rng: np.random.Generator) -> None:
         live = work.live
@@ -250,7 +247,7 @@ class Defects3D(PointCloudDefectGenerator):
         noise += 0.3 * rng.standard_normal(len(members))
         noise = np.clip(noise, -2.5, 2.5) / 2.5
         work.move(members, (amplitude * weight * noise)[:, None] * normal)
-        work.record("roughness", centre=centre, radius=radius, amplitude=amplitude, normal=normal, points=len(members))
+        work.record("roughness", centre=centre, position=work.points[centre].copy(), radius=radius, amplitude=amplitude, normal=normal, points=len(members))
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], Sample]:
