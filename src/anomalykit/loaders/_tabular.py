@@ -34,10 +34,11 @@ class RowProblem:
     path: str
     line: int | None
     reason: str
+    action: str | None = None  # what lenient loading did about it: "row skipped", "set to missing", ...
 
     def __str__(self) -> str:
         where = f"{self.path}, line {self.line}" if self.line is not None else self.path
-        return f"{where}: {self.reason}"
+        return f"{where}: {self.reason}" + (f" ({self.action})" if self.action else "")
 
     def as_error(self) -> MalformedFileError:
         return MalformedFileError(self.path, self.reason, line=self.line)
@@ -50,8 +51,8 @@ class ProblemLog:
         self.path = str(path)
         self.problems: list[RowProblem] = []
 
-    def add(self, line: int | None, reason: str) -> None:
-        self.problems.append(RowProblem(self.path, line, reason))
+    def add(self, line: int | None, reason: str, action: str | None = None) -> None:
+        self.problems.append(RowProblem(self.path, line, reason, action))
 
     def __len__(self) -> int:
         return len(self.problems)
@@ -156,7 +157,7 @@ def read_delimited_strings(
 
     def on_invalid(row: Any) -> str:
         kind = "truncated row" if row.actual_columns < row.expected_columns else "row with extra fields"
-        problems.add(row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}")
+        problems.add(row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}", "row skipped")
         return "skip"
 
     types = dict(column_types or {})
@@ -215,7 +216,7 @@ def strings_to_float(
             out[i] = float(cell)
         except ValueError:
             line = int(line_numbers[i]) if line_numbers is not None else first_line + i
-            problems.add(line, f"column {column!r}: value {cell!r} is not a number (set to missing)")
+            problems.add(line, f"column {column!r}: value {cell!r} is not a number", "set to missing")
     return out
 
 
@@ -241,7 +242,7 @@ def objects_to_float(
             out[i] = float(text.replace(",", "."))
             continue
         line = int(line_numbers[i]) if line_numbers is not None else first_line + i
-        problems.add(line, f"column {column!r}: value {cell!r} is not a number (set to missing)")
+        problems.add(line, f"column {column!r}: value {cell!r} is not a number", "set to missing")
     return out
 
 

@@ -132,7 +132,7 @@ def parse_event_info(path: Path, farm: str, problems: ProblemLog) -> list[Event]
         raise MalformedFileError(path, f"missing column(s) {', '.join(missing)}; header is {';'.join(header)}", line=1)
     for name in names:
         if name not in EVENT_COLUMNS + EVENT_OPTIONAL:
-            problems.add(1, f"unknown column {name!r} (ignored)")
+            problems.add(1, f"unknown column {name!r}", "ignored")
     position = {name: i for i, name in enumerate(names)}
     events: list[Event] = []
     seen: set[int] = set()
@@ -140,10 +140,10 @@ def parse_event_info(path: Path, farm: str, problems: ProblemLog) -> list[Event]
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < len(EVENT_COLUMNS) or len(row) < position[EVENT_COLUMNS[-1]] + 1:
-            problems.add(line, f"truncated row: {len(row)} fields, the header has {len(header)} (row skipped)")
+            problems.add(line, f"truncated row: {len(row)} fields, the header has {len(header)}", "row skipped")
             continue
         if len(row) > len(header):
-            problems.add(line, f"row with {len(row)} fields, the header has {len(header)} (row skipped)")
+            problems.add(line, f"row with {len(row)} fields, the header has {len(header)}", "row skipped")
             continue
         cell = {name: row[i].strip() for name, i in position.items() if i < len(row)}
         try:
@@ -160,13 +160,13 @@ def parse_event_info(path: Path, farm: str, problems: ProblemLog) -> list[Event]
                 line=line,
             )
         except ValueError as exc:
-            problems.add(line, f"{exc} (row skipped)")
+            problems.add(line, str(exc), "row skipped")
             continue
         if event.event_id in seen:
-            problems.add(line, f"event_id {event.event_id} appears twice (row skipped)")
+            problems.add(line, f"event_id {event.event_id} appears twice", "row skipped")
             continue
         if event.end_id < event.start_id:
-            problems.add(line, f"event_end_id {event.end_id} is before event_start_id {event.start_id} (row skipped)")
+            problems.add(line, f"event_end_id {event.end_id} is before event_start_id {event.start_id}", "row skipped")
             continue
         seen.add(event.event_id)
         events.append(event)
@@ -229,19 +229,19 @@ def parse_feature_description(path: Path, problems: ProblemLog) -> dict[str, Fea
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            problems.add(line, f"row with {len(row)} fields, the header has {len(header)} (row skipped)")
+            problems.add(line, f"row with {len(row)} fields, the header has {len(header)}", "row skipped")
             continue
         cell = {name: row[i].strip() for name, i in position.items()}
         statistics = tuple(s.strip() for s in cell.get(stat_column, "").split(",") if s.strip())
         unknown = [s for s in statistics if s not in STATISTICS]
         if unknown:
-            problems.add(line, f"unknown statistic(s) {', '.join(unknown)} (expected {', '.join(STATISTICS)})")
+            problems.add(line, f"unknown statistic(s) {', '.join(unknown)} (expected {', '.join(STATISTICS)})", "kept as written")
         flags = {}
         for flag in ("is_angle", "is_counter"):
             value = cell.get(flag)
             flags[flag] = parse_bool(value) if value not in (None, "") else None
             if value not in (None, "") and flags[flag] is None:
-                problems.add(line, f"{flag}: {value!r} is not a boolean (left unknown)")
+                problems.add(line, f"{flag}: {value!r} is not a boolean", "left unknown")
         features[cell["sensor_name"]] = FeatureInfo(
             sensor=cell["sensor_name"],
             statistics=statistics,
@@ -327,7 +327,7 @@ def read_event_csv(path: Path, problems: ProblemLog, statistics: set[str] | None
         rows = np.flatnonzero(bad & keep)
         if rows.size:
             for row, line in zip(rows, line_map(rows)):
-                problems.add(int(line), reason(row) + " (row skipped)")
+                problems.add(int(line), reason(row), "row skipped")
             keep[rows] = False
 
     stamp_text = pc.utf8_trim_whitespace(table.column("time_stamp"))
@@ -364,7 +364,7 @@ def read_event_csv(path: Path, problems: ProblemLog, statistics: set[str] | None
             rows = np.asarray([p.line - 2 for p in sub.problems])
             for problem, row, line in zip(sub.problems, rows, line_map(rows)):
                 if keep[row]:
-                    problems.add(int(line), problem.reason)
+                    problems.add(int(line), problem.reason, problem.action)
     if not keep.all():
         values, stamp_values, is_prediction, status = values[keep], stamp_values[keep], is_prediction[keep], status[keep]
         integers = {k: v[keep] for k, v in integers.items()}
@@ -471,7 +471,8 @@ class CARE(DatasetLoader):
 
     def _settle(self, problems: ProblemLog) -> None:
         for problem in problems.settle(self.strict, self.name):
-            self.skipped.append((f"{problem.path}:{problem.line}", problem.reason))
+            reason = f"{problem.reason} ({problem.action})" if problem.action else problem.reason
+            self.skipped.append((f"{problem.path}:{problem.line}", reason))
 
     def events(self, farm: str, folder: Path) -> list[Event]:
         """The parsed ``event_info.csv`` of a farm (parsed once per loader)."""
@@ -511,7 +512,7 @@ class CARE(DatasetLoader):
             orphans = ProblemLog(folder / "event_info.csv")
             for path in sorted(data_dir.glob("*.csv")):
                 if not path.stem.isdigit() or int(path.stem) not in listed:
-                    orphans.add(None, f"datasets/{path.name} has no row in event_info.csv (not loaded)")
+                    orphans.add(None, f"datasets/{path.name} has no row in event_info.csv", "not loaded")
             absent = ProblemLog(data_dir)
             for event in events:
                 if wanted_ids is not None and event.event_id not in wanted_ids:
@@ -520,7 +521,7 @@ class CARE(DatasetLoader):
                 if not path.is_file():
                     if self.strict:
                         raise self.not_found(path, f"dataset of event {event.event_id} (event_info.csv line {event.line})")
-                    absent.add(None, f"{event.event_id}.csv listed in event_info.csv line {event.line} is missing (skipped)")
+                    absent.add(None, f"{event.event_id}.csv listed in event_info.csv line {event.line} is missing", "event skipped")
                     continue
                 parts = {"all": [("all", "test")], "train": [("train", "train")], "prediction": [("prediction", "test")],
                          "both": [("train", "train"), ("prediction", "test")]}[self.part]  # fmt: skip
@@ -591,7 +592,7 @@ class CARE(DatasetLoader):
             "event_window_rows": int(window.sum()),
             "asset_ids_in_file": file_assets,
             "channel_info": [describe_channel(c, features) for c in data.columns],
-            "skipped_rows": len([p for p in problems.problems if "skipped" in p.reason]),
+            "skipped_rows": len([p for p in problems.problems if p.action == "row skipped"]),
         }
         return Sample(
             key=row["key"],

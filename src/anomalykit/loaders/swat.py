@@ -115,7 +115,7 @@ class SwatTable:
             "anomalykit.swat.version": str(CACHE_VERSION),
             "anomalykit.swat.source": source.name,
             "anomalykit.swat.sha256": sha256,
-            "anomalykit.swat.problems": json.dumps([[p.path, p.line, p.reason] for p in self.problems]),
+            "anomalykit.swat.problems": json.dumps([[p.path, p.line, p.reason, p.action] for p in self.problems]),
         }
         return pa.table(columns).replace_schema_metadata(metadata)
 
@@ -162,11 +162,11 @@ class _Columns:
                 )
         self.missing = [c for c in CHANNELS if c not in self.position]
         for name in self.missing:
-            problems.add(header_line, f"missing channel column {name!r} (filled with missing values)")
+            problems.add(header_line, f"missing channel column {name!r}", "filled with missing values")
         known = {TIMESTAMP_COLUMN, LABEL_COLUMN, *CHANNELS}
         for name in names:
             if name not in known:
-                problems.add(header_line, f"unknown column {name!r} (ignored); SWaT has {len(CHANNELS)} channels")
+                problems.add(header_line, f"unknown column {name!r}; SWaT has {len(CHANNELS)} channels", "ignored")
 
 
 def _parse_timestamps(
@@ -196,6 +196,9 @@ def _parse_timestamps(
         if isinstance(cell, dt.datetime):
             out[i] = np.datetime64(cell.replace(tzinfo=None), "s")
             ok[i] = True
+        elif isinstance(cell, dt.date):  # a spreadsheet datetime at midnight reads as a date
+            out[i] = np.datetime64(cell, "s")
+            ok[i] = True
         elif isinstance(cell, (int, float)) and not isinstance(cell, bool) and np.isfinite(cell):
             out[i] = _EXCEL_EPOCH + np.timedelta64(int(round(float(cell) * 86400)), "s")
             ok[i] = True
@@ -203,7 +206,7 @@ def _parse_timestamps(
     if bad.size:
         lines = line_map(bad + row_offset)
         for i, line in zip(bad, lines):
-            problems.add(int(line), f"unparsable timestamp {cells[i]!r} (expected like '22/12/2015 4:00:00 PM'; row skipped)")
+            problems.add(int(line), f"unparsable timestamp {cells[i]!r} (expected like '22/12/2015 4:00:00 PM')", "row skipped")
     return out, ok
 
 
@@ -220,7 +223,7 @@ def _parse_labels(
     if bad.size:
         lines = line_map(bad + row_offset)
         for i, line in zip(bad, lines):
-            problems.add(int(line), f"unparsable label {cells[i]!r} in {LABEL_COLUMN!r} (expected Normal or Attack; row skipped)")
+            problems.add(int(line), f"unparsable label {cells[i]!r} in {LABEL_COLUMN!r} (expected Normal or Attack)", "row skipped")
     return attack.astype(np.uint8), ok
 
 
@@ -307,7 +310,7 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
         elif len(row) > width:
             extra = [c for c in row[width:] if c not in ("", None)]
             if extra:
-                problems.add(line, f"row with {len(row)} cells, the header has {width} (extra cells ignored)")
+                problems.add(line, f"row with {len(row)} cells, the header has {width}", "extra cells ignored")
             row = row[:width]
         if all(c == "" or c is None for c in row):
             flush()
@@ -315,7 +318,7 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
             continue
         if pending_empty:  # empty rows between data rows; trailing ones are just the sheet's end
             for empty in pending_empty:
-                problems.add(empty, "empty row (skipped)")
+                problems.add(empty, "empty row", "row skipped")
             pending_empty = []
         if not chunk:
             chunk_first_line = line
@@ -370,7 +373,7 @@ def parse_csv(path: Path, problems: ProblemLog) -> SwatTable:
         if sub.problems:
             rows = np.asarray([p.line - (header_line + 1) for p in sub.problems])
             for problem, line in zip(sub.problems, line_map(rows)):
-                problems.add(int(line), problem.reason)
+                problems.add(int(line), problem.reason, problem.action)
         return out
 
     def column_for(name: str) -> Any:
@@ -517,7 +520,7 @@ def parse_attack_list(path: Path, problems: ProblemLog) -> list[Attack]:
         try:
             attack_id = int(float(cell["id"]))
         except (TypeError, ValueError):
-            problems.add(index, f"unparsable attack id {cell['id']!r} (row skipped)")
+            problems.add(index, f"unparsable attack id {cell['id']!r}", "row skipped")
             continue
         raw_points = str(cell["points"] or "").strip()
         points, unknown = _split_points(raw_points)
@@ -525,7 +528,7 @@ def parse_attack_list(path: Path, problems: ProblemLog) -> list[Attack]:
         end_time = _as_time(cell["end"]) if cell["end"] not in ("", None) else None
         corrected = False
         if start is None and cell["start"] not in ("", None):
-            problems.add(index, f"attack {attack_id}: unparsable start time {cell['start']!r} (not aligned)")
+            problems.add(index, f"attack {attack_id}: unparsable start time {cell['start']!r}", "not aligned")
         if start is not None and previous_start is not None and start < previous_start:
             shifted = start.replace(year=start.year + 1)
             if shifted >= previous_start:
@@ -536,7 +539,7 @@ def parse_attack_list(path: Path, problems: ProblemLog) -> list[Attack]:
             if end < start:
                 end += dt.timedelta(days=1)
         elif cell["end"] not in ("", None) and end_time is None:
-            problems.add(index, f"attack {attack_id}: unparsable end time {cell['end']!r} (not aligned)")
+            problems.add(index, f"attack {attack_id}: unparsable end time {cell['end']!r}", "not aligned")
         if start is not None:
             previous_start = start
         attacks.append(
@@ -702,7 +705,7 @@ class SWaT(DatasetLoader):
 
     def _record(self, problems: list[RowProblem]) -> None:
         for problem in problems:
-            entry = (f"{problem.path}:{problem.line}", problem.reason)
+            entry = (f"{problem.path}:{problem.line}", f"{problem.reason} ({problem.action})" if problem.action else problem.reason)
             if entry not in self.skipped:
                 self.skipped.append(entry)
 
@@ -788,7 +791,8 @@ class SWaT(DatasetLoader):
                         "split": split,
                         "label": int(labels[start:stop].any()),
                         "category": None,
-                        "defect": f"attack-{first_attack}" if first_attack and labels[start:stop].any() else None,
+                        # a window names its first aligned attack; a whole file holds many
+                        "defect": f"attack-{first_attack}" if self.window and first_attack and labels[start:stop].any() else None,
                         "path": relative,
                         "mask_path": None,
                         "start": start,
@@ -827,7 +831,7 @@ class SWaT(DatasetLoader):
                 "attack_id": ids,
                 "attacks": attacks,
                 "actuators": list(ACTUATORS),
-                "skipped_rows": len([p for p in table.problems if "skipped" in p.reason]),
+                "skipped_rows": len([p for p in table.problems if p.action == "row skipped"]),
             },
         )
 

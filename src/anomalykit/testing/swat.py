@@ -218,9 +218,10 @@ def build_swat(
             write_csv(path, start, values, file_labels, attack=is_attack, spaces=False, decimal_comma=True,
                       delimiter=";" if is_attack else ",")  # fmt: skip
     aligned = write_attack_list(release / "List_of_attacks_Final.xlsx") if attack_list else {}
+    # the parsed-file cache goes beside the tree so that loading the fixture writes nowhere else
     return Built(
         release,
-        {},
+        {"cache_dir": str(root / "anomalykit-cache")},
         {
             "total": len(files),
             "rows": {stem: len(spec[2]) for stem, spec in files.items()},
