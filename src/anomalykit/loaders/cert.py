@@ -1,0 +1,501 @@
+"""CERT Insider Threat Test Dataset (CMU SEI / ExactData), releases r4.2, r5.2 and r6.2.
+
+One sample per user and day (or per user and week, or per logon session): an ``EventLog`` of
+that user's events across ``logon``, ``device``, ``http``, ``email`` and ``file``, with a
+per-event label (1 when the event's (type, id) is in the insider's answer file and the row's
+user is the insider), the scenario as ``defect`` (``scenario-2``), and the user's LDAP and
+psychometric attributes in ``meta``.
+
+>>> ds = anomalykit.load("cert", "/data/cert", release="r4.2")      # doctest: +SKIP
+>>> ds.filter(label=1)[0].defect                                       # doctest: +SKIP
+'scenario-1'
+
+Root: the folder holding the release folders (``r4.2/``, ...) and ``answers/``, or a release
+folder itself. Releases are recognised by folder name, as in the reference feature extractor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError, MalformedFileError
+from ..schema import EventLog, Modality, Sample
+from ._cert_index import (
+    ACTIVITY_TYPES,
+    EVENT_COLUMNS,
+    INDEX_VERSION,
+    KNOWN_RELEASES,
+    LDAP_COLUMNS,
+    PSYCHOMETRIC_COLUMNS,
+    SECONDS_PER_DAY,
+    Answers,
+    EventStore,
+    IndexInfo,
+    Skipped,
+    build_index,
+    fail_or_skip,
+    fingerprint_sources,
+    read_answers,
+    read_csv_dicts,
+)
+from .base import DatasetLoader, VerifyReport, register_dataset
+
+__all__ = ["CertLoader", "Unit", "KNOWN_RELEASES", "EVENT_COLUMNS"]
+
+
+class Unit(str, Enum):
+    """What one sample covers."""
+
+    DAY = "day"
+    WEEK = "week"  # Sunday to Saturday, as the reference feature extractor counts weeks
+    SESSION = "session"  # Logon to Logoff of one user on one PC
+
+
+_MANIFEST_SCHEMA = pa.schema([
+    ("key", pa.string()), ("split", pa.string()), ("label", pa.int8()), ("category", pa.string()),
+    ("defect", pa.string()), ("path", pa.string()), ("mask_path", pa.string()), ("user", pa.string()),
+    ("pc", pa.string()), ("start", pa.timestamp("s")), ("end", pa.timestamp("s")), ("n_events", pa.int64()),
+    ("n_malicious", pa.int64()), ("ranges", pa.list_(pa.int64())),
+])
+_LDAP_NAME = re.compile(r"^(\d{4})-(\d{2})\.csv$")
+
+
+@register_dataset("cert")
+class CertLoader(DatasetLoader):
+    """Loader of the CERT insider-threat releases r4.2, r5.2 and r6.2.
+
+    Options:
+
+    * ``release``: ``"r4.2"``, ``"r5.2"`` or ``"r6.2"``; needed only when root holds several.
+    * ``unit``: ``"day"`` (default), ``"week"`` or ``"session"``.
+    * ``answers``: the answers folder (default: ``answers/`` beside or inside the release). Without
+      it, labels are -1 (unknown) and targets are None.
+    * ``cache_dir``: where the index goes (default: ``<release>/.anomalykit/`` when writable, else
+      ``$XDG_CACHE_HOME/anomalykit/cert/``).
+    * ``train_until``: an ISO date; samples ending before it get ``split="train"``, the rest
+      ``"test"`` (default None: every sample is ``"test"``).
+    * ``progress``: show a progress bar while indexing large files.
+
+    Design, for real-size data (r4.2's ``http.csv`` is 14.5 GB, r6.2's holds 117 M rows):
+
+    * **Index, built once.** The five activity files are read with pyarrow's streaming CSV reader
+      (8 MB blocks, typed columns, dates parsed to seconds) and merged by day: a day is written
+      when every file has moved past it (the files are in date order), so only about a day of
+      events is held at a time; rows that arrive out of order, or a day larger than the
+      192 MB budget, are written as an extra chunk, never dropped. Each chunk is sorted by (day,
+      user, date) and appended to ``events.arrow`` (Arrow IPC, one record batch per chunk).
+      ``userdays.parquet`` lists every (user, day) with its event count, malicious count and
+      row ranges ``[batch, start, count]``; ``sessions.parquet`` holds the Logon/Logoff pairing;
+      ``malicious.parquet`` the matched answer events; ``index.json`` the source fingerprint
+      (sizes and mtimes of the activity and answer files), row counts and skipped rows. A
+      changed source file triggers a rebuild. The index takes about as much disk as the CSVs.
+    * **Manifest.** Built from ``userdays.parquet`` (grouped by week, or joined with the
+      sessions), so listing samples never touches the events.
+    * **read(row).** Reads the record batch(es) named by the row's ranges (one per day) and
+      slices the user's rows; the last few batches are kept, so reading in manifest order
+      (day-major) decodes each batch once and random access costs one batch (about a day).
+      Memory stays bounded by a few days of events whatever the file size.
+
+    Bad input: a truncated row (too few or too many fields), an unparsable date or size, an
+    empty user, a missing or unknown column: ``MalformedFileError`` with file and line. With
+    ``strict=False`` such rows (or a file with missing columns) are skipped and listed in
+    ``loader.skipped`` with a warning. A release folder not named ``r4.2``, ``r5.2`` or ``r6.2``
+    raises ``ConfigError`` listing the known releases. The truncated r6.2 date in
+    ``insiders.csv`` (``/..``) is read as ``02/..`` and listed in ``loader.repairs``.
+    """
+
+    modality = Modality.EVENTLOG
+    options = {"release": None, "unit": "day", "answers": None, "cache_dir": None, "train_until": None,
+               "progress": True}
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(file:line, reason)`` of every item left out under ``strict=False``."""
+        return self._skips.items
+
+    def validate_options(self) -> None:
+        self._skips = Skipped()
+        self.repairs: list[str] = []
+        self.unmatched_answers: list[str] = []
+        try:
+            self.unit = Unit(self.unit)
+        except ValueError:
+            raise ConfigError(f"cert: unit must be one of {', '.join(u.value for u in Unit)}, got {self.unit!r}") from None
+        if self.release is not None and self.release not in KNOWN_RELEASES:
+            raise ConfigError(f"cert: release must be one of {', '.join(KNOWN_RELEASES)}, got {self.release!r}")
+        self._train_until: int | None = None
+        if self.train_until is not None:
+            try:
+                self._train_until = int(np.datetime64(str(self.train_until), "s").astype(np.int64))
+            except ValueError:
+                raise ConfigError(f"cert: train_until must be an ISO date, got {self.train_until!r}") from None
+        self.release_dir = self._resolve_release()
+        self.release = self.release_dir.name
+        self._answers: Answers | None = None
+        self._answers_loaded = False
+        self._index: IndexInfo | None = None
+        self._store: EventStore | None = None
+        self._people_cache: dict[str, Any] | None = None
+
+    # -- locating things ---------------------------------------------------------------------
+    def _resolve_release(self) -> Path:
+        root = self.root
+        known = ", ".join(KNOWN_RELEASES)
+        if _looks_like_release(root):
+            folder = root
+            if self.release is not None and self.release != root.name:
+                raise ConfigError(f"cert: root {root} is release folder {root.name!r}, but release={self.release!r} was asked for")
+        elif self.release is not None:
+            folder = root / self.release
+            if not folder.is_dir():
+                raise self.not_found(folder, f"release folder {self.release}")
+        else:
+            candidates = sorted(p for p in root.iterdir() if p.is_dir() and _looks_like_release(p))
+            releases = [p for p in candidates if p.name in KNOWN_RELEASES]
+            if len(releases) > 1:
+                raise ConfigError(f"cert: {root} holds several releases ({', '.join(p.name for p in releases)}); "
+                                  f"pass release= one of them")
+            if releases:
+                folder = releases[0]
+            elif candidates:
+                folder = candidates[0]
+            else:
+                raise self.not_found(root / "r4.2", f"a release folder ({known}) with logon.csv, http.csv, ...")
+        if folder.name not in KNOWN_RELEASES:
+            raise ConfigError(f"cert: release folder {folder} is not a known release; known releases: {known} "
+                              f"(the folder must keep the name of its release)")
+        return folder
+
+    def _answers_dir(self) -> Path | None:
+        if self.answers is not None:
+            folder = Path(self.answers).expanduser()
+            if not (folder / "insiders.csv").is_file():
+                raise self.not_found(folder / "insiders.csv", "answers table")
+            return folder
+        for folder in (self.root / "answers", self.release_dir.parent / "answers", self.release_dir / "answers"):
+            if (folder / "insiders.csv").is_file():
+                return folder
+        return None
+
+    def _cache_folder(self) -> Path:
+        name = f"cert-{self.release}-index-v{INDEX_VERSION}"
+        if self.cache_dir is not None:
+            return Path(self.cache_dir).expanduser() / name
+        if os.access(self.release_dir, os.W_OK):
+            return self.release_dir / ".anomalykit" / name
+        digest = hashlib.sha1(str(self.release_dir.resolve()).encode()).hexdigest()[:16]
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        return base / "anomalykit" / "cert" / digest / name
+
+    def activity_files(self) -> dict[str, Path]:
+        """The activity files present (missing ones are an error, or skipped when not strict)."""
+        files = {}
+        for kind in ACTIVITY_TYPES:
+            path = self.release_dir / f"{kind}.csv"
+            if path.is_file():
+                files[kind] = path
+            elif self.strict:
+                raise self.not_found(path, f"{self.release} activity file {kind}.csv")
+            else:
+                self._skips.add(self._display(path), "activity file missing")
+        if not files:
+            raise self.not_found(self.release_dir / "logon.csv", f"{self.release} activity files")
+        return files
+
+    def _display(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    # -- answers and index -------------------------------------------------------------------
+    @property
+    def answers_table(self) -> Answers | None:
+        """The insiders of this release and their malicious events (None without answers)."""
+        if not self._answers_loaded:
+            folder = self._answers_dir()
+            if folder is None:
+                warnings.warn(f"cert: no answers/insiders.csv found near {self.release_dir}; labels are -1 "
+                              f"(unknown). Pass answers= the answers folder.", stacklevel=3)
+                self._answers = None
+            else:
+                self._answers = read_answers(folder, self.release, self.strict, self._skips)
+                self.repairs = list(self._answers.repairs)
+            self._answers_loaded = True
+        return self._answers
+
+    def index(self) -> IndexInfo:
+        """The event index, built on first use and reused while the sources are unchanged."""
+        if self._index is not None:
+            return self._index
+        files = self.activity_files()
+        answers = self.answers_table
+        fingerprint = fingerprint_sources(self.release, files, answers)
+        folder = self._cache_folder()
+        info = None
+        if (folder / "index.json").is_file():
+            try:
+                info = IndexInfo.load(folder)
+            except (ValueError, KeyError):
+                info = None
+            if info is not None and info.fingerprint != fingerprint:
+                info = None
+        if info is None:
+            info = build_index(folder, self.release, files, answers, self.strict, Skipped(), fingerprint,
+                               self.root, progress=self.progress)
+        if info.skipped:
+            if self.strict:  # an index built with strict=False; strict loading still fails on it
+                where, reason = info.skipped[0]
+                path, _, line = where.rpartition(":")
+                raise MalformedFileError(path if line.isdigit() else where, reason, int(line) if line.isdigit() else None)
+            self._skips.items.extend(info.skipped)
+        self.unmatched_answers = list(info.unmatched_answers)
+        if self.skipped:
+            warnings.warn(f"cert {self.release}: skipped {len(self.skipped)} item(s) (strict=False): first "
+                          f"{self.skipped[0][0]}: {self.skipped[0][1]}; see loader.skipped", stacklevel=3)
+        self._index = info
+        cached = 8 if self.unit is Unit.WEEK else 3
+        self._store = EventStore(folder / "events.arrow", cached_batches=cached)
+        return info
+
+    # -- manifest ----------------------------------------------------------------------------
+    def build_manifest(self) -> pa.Table:
+        import polars as pl
+
+        info = self.index()
+        userdays = pl.from_arrow(pq.read_table(info.folder / "userdays.parquet"))
+        if self.unit is Unit.DAY:
+            units = userdays.select(
+                "user", pl.lit(None, pl.String).alias("pc"),
+                (pl.col("day").cast(pl.Int64) * SECONDS_PER_DAY).alias("start"),
+                (pl.col("day").cast(pl.Int64) * SECONDS_PER_DAY + SECONDS_PER_DAY - 1).alias("end"),
+                "n_events", "n_malicious", "ranges",
+            ).sort(["start", "user"])
+        elif self.unit is Unit.WEEK:
+            week = pl.col("day") - (pl.col("day") - 3) % 7  # day 3 since the epoch is a Sunday
+            units = (
+                userdays.with_columns(week.alias("week")).sort(["week", "user", "day"])
+                .group_by(["week", "user"], maintain_order=True)
+                .agg(pl.col("ranges").list.explode(keep_nulls=False, empty_as_null=False),
+                     pl.col("n_events").sum(), pl.col("n_malicious").sum())
+                .select("user", pl.lit(None, pl.String).alias("pc"),
+                        (pl.col("week").cast(pl.Int64) * SECONDS_PER_DAY).alias("start"),
+                        (pl.col("week").cast(pl.Int64) * SECONDS_PER_DAY + 7 * SECONDS_PER_DAY - 1).alias("end"),
+                        "n_events", "n_malicious", "ranges")
+            )
+        else:
+            units = self._session_units(info, userdays)
+        return self._manifest(units)
+
+    def _session_units(self, info: IndexInfo, userdays: Any) -> Any:
+        import polars as pl
+
+        sessions = pl.from_arrow(pq.read_table(info.folder / "sessions.parquet")).with_columns(
+            pl.col("start").dt.epoch("s").alias("start"), pl.col("end").dt.epoch("s").alias("end"),
+        ).sort(["start", "user", "pc"]).with_row_index("session")
+        days = sessions.select(
+            "session", "user",
+            pl.int_ranges(pl.col("start") // SECONDS_PER_DAY, pl.col("end") // SECONDS_PER_DAY + 1).alias("day"),
+        ).explode("day").with_columns(pl.col("day").cast(pl.Int32))
+        ranges = (
+            days.join(userdays.select("user", "day", "ranges"), on=["user", "day"], how="inner")
+            .sort(["session", "day"]).group_by("session", maintain_order=True)
+            .agg(pl.col("ranges").list.explode(keep_nulls=False, empty_as_null=False))
+        )
+        malicious = pl.from_arrow(pq.read_table(info.folder / "malicious.parquet")).with_columns(
+            pl.col("date").dt.epoch("s").alias("t"))
+        hits = (
+            sessions.select("session", "user", "pc", "start", "end")
+            .join(malicious.select("user", "pc", "t"), on=["user", "pc"], how="inner")
+            .filter((pl.col("t") >= pl.col("start")) & (pl.col("t") <= pl.col("end")))
+            .group_by("session").agg(pl.len().cast(pl.Int64).alias("n_malicious"))
+        )
+        return (
+            sessions.join(ranges, on="session", how="inner").join(hits, on="session", how="left")
+            .sort("session")
+            .select("user", "pc", "start", "end", pl.lit(None, pl.Int64).alias("n_events"),
+                    pl.col("n_malicious").fill_null(0), "ranges")
+        )
+
+    def _manifest(self, units: Any) -> pa.Table:
+        import polars as pl
+
+        answers = self.answers_table
+        insiders = answers.insiders if answers else {}
+        scenario = {user: f"scenario-{ins.scenario}" for user, ins in insiders.items()}
+        stamp = pl.from_epoch("start", "s")
+        if self.unit is Unit.DAY:
+            key = pl.format("{}/{}/{}", pl.lit(self.release), "user", stamp.dt.strftime("%Y-%m-%d"))
+        elif self.unit is Unit.WEEK:
+            key = pl.format("{}/{}/week-{}", pl.lit(self.release), "user", stamp.dt.strftime("%Y-%m-%d"))
+        else:
+            key = pl.format("{}/{}/{}/{}", pl.lit(self.release), "user", "pc", stamp.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        if answers is None:
+            label = pl.lit(-1, pl.Int8)
+        else:
+            label = (pl.col("n_malicious") > 0).cast(pl.Int8)
+        defect = (
+            pl.when(pl.col("n_malicious") > 0)
+            .then(pl.col("user").replace_strict(scenario, default="scenario-unknown", return_dtype=pl.String))
+            .otherwise(pl.lit(None, pl.String))
+        )
+        split = pl.lit("test")
+        if self._train_until is not None:
+            split = pl.when(pl.col("end") < self._train_until).then(pl.lit("train")).otherwise(pl.lit("test"))
+        path = self._display(self.release_dir) if self.release_dir != self.root else "."
+        frame = units.select(
+            key.alias("key"), split.alias("split"), label.alias("label"), pl.lit(self.release).alias("category"),
+            defect.alias("defect"), pl.lit(path).alias("path"), pl.lit(None, pl.String).alias("mask_path"),
+            "user", "pc", pl.from_epoch("start", "s").alias("start"), pl.from_epoch("end", "s").alias("end"),
+            pl.col("n_events").cast(pl.Int64), pl.col("n_malicious").cast(pl.Int64), "ranges",
+        )
+        return frame.to_arrow().cast(_MANIFEST_SCHEMA)
+
+    # -- samples -----------------------------------------------------------------------------
+    def read(self, row: dict[str, Any]) -> Sample:
+        if self._store is None:
+            self.index()
+        table = self._store.rows(row["ranges"])  # type: ignore[union-attr]
+        if self.unit is Unit.SESSION:
+            start = pa.scalar(row["start"], pa.timestamp("s"))
+            end = pa.scalar(row["end"], pa.timestamp("s"))
+            keep = pc.and_(pc.equal(table.column("pc"), row["pc"]),
+                           pc.and_(pc.greater_equal(table.column("date"), start), pc.less_equal(table.column("date"), end)))
+            table = table.filter(keep)
+        events = table.select(list(EVENT_COLUMNS))
+        has_answers = self.answers_table is not None
+        target = table.column("malicious").to_numpy().astype(np.uint8) if has_answers else None
+        n_malicious = int(target.sum()) if target is not None else None
+        return Sample(
+            key=row["key"],
+            dataset=self.name,
+            split=row["split"],
+            label=row["label"],
+            data=EventLog(events),
+            category=self.release,
+            defect=row["defect"],
+            target=target,
+            meta=self._meta(row, events.num_rows, n_malicious),
+        )
+
+    def _meta(self, row: dict[str, Any], n_events: int, n_malicious: int | None) -> dict[str, Any]:
+        user = row["user"]
+        people = self._people()
+        month = row["start"].strftime("%Y-%m")
+        history = people["ldap"].get(user, [])
+        employee = None
+        for snapshot_month, attributes in history:
+            if employee is None or snapshot_month <= month:
+                employee = attributes
+        months = people["months"].get(user)
+        answers = self.answers_table
+        insider = answers.insiders.get(user) if answers else None
+        return {
+            "release": self.release,
+            "unit": self.unit.value,
+            "user": user,
+            "pc": row.get("pc"),
+            "start": row["start"].isoformat(),
+            "end": row["end"].isoformat(),
+            "n_events": n_events,
+            "n_malicious": n_malicious,
+            "ldap": employee,
+            "ldap_months": list(months) if months else None,
+            "psychometric": people["psychometric"].get(user),
+            "insider": insider.as_meta() if insider else None,
+        }
+
+    def _people(self) -> dict[str, Any]:
+        """LDAP history (one entry per change) and psychometric scores of every user."""
+        if self._people_cache is not None:
+            return self._people_cache
+        ldap: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        months: dict[str, list[str]] = {}
+        folder = self.release_dir / "LDAP"
+        names = sorted(p.name for p in folder.iterdir() if _LDAP_NAME.match(p.name)) if folder.is_dir() else []
+        if not names:
+            if self.strict:
+                raise self.not_found(folder / "2009-12.csv", f"{self.release} LDAP snapshots (LDAP/YYYY-MM.csv)")
+            self._skips.add(self._display(folder), "no LDAP/YYYY-MM.csv snapshots; user attributes are None")
+        for name in names:  # sorted: the listing order of a folder is arbitrary
+            path = folder / name
+            month = name[:-4]
+            header, rows = read_csv_dicts(path)
+            if "user_id" not in header:
+                fail_or_skip(self.strict, self._skips, self._display(path),
+                             f"no user_id column; {self.release} LDAP has columns {','.join(LDAP_COLUMNS[self.release])}", 1)
+                continue
+            for _, values in rows:
+                user = values.pop("user_id")
+                entries = ldap.setdefault(user, [])
+                if not entries or entries[-1][1] != values:
+                    entries.append((month, values))
+                span = months.setdefault(user, [month, month])
+                span[1] = month
+        psychometric: dict[str, dict[str, int]] = {}
+        path = self.release_dir / "psychometric.csv"
+        if not path.is_file():
+            if self.strict:
+                raise self.not_found(path, f"{self.release} psychometric.csv")
+            self._skips.add(self._display(path), "file missing; psychometric scores are None")
+        else:
+            header, rows = read_csv_dicts(path)
+            missing = [c for c in PSYCHOMETRIC_COLUMNS if c not in header]
+            if missing:
+                fail_or_skip(self.strict, self._skips, self._display(path), f"missing column(s) {', '.join(missing)}", 1)
+                rows = []
+            for line, values in rows:
+                try:
+                    psychometric[values["user_id"]] = {t: int(values[t]) for t in "OCEAN"}
+                except ValueError:
+                    fail_or_skip(self.strict, self._skips, self._display(path),
+                                 f"a score of {values['user_id']} is not an integer", line)
+        self._people_cache = {"ldap": ldap, "months": months, "psychometric": psychometric}
+        return self._people_cache
+
+    # -- checks ------------------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        """Files present, rows per activity file against the card's counts, and skipped rows."""
+        report = VerifyReport(self.name, str(self.root))
+        for kind in ACTIVITY_TYPES + ("psychometric",):
+            if not (self.release_dir / f"{kind}.csv").is_file():
+                report.missing.append(self._display(self.release_dir / f"{kind}.csv"))
+        if not (self.release_dir / "LDAP").is_dir():
+            report.missing.append(self._display(self.release_dir / "LDAP") + "/")
+        if self.release != "r4.2" and not (self.release_dir / "decoy_file.csv").is_file():
+            report.missing.append(self._display(self.release_dir / "decoy_file.csv"))
+        if self._answers_dir() is None:
+            report.missing.append("answers/insiders.csv")
+        strict, self.strict = self.strict, False
+        try:
+            info = self.index()
+            self._people()
+        finally:
+            self.strict = strict
+        report.malformed.extend(f"{where}: {reason}" for where, reason in self.skipped)
+        expected = self.card().get("expected_counts", {}).get("releases", {}).get(self.release, {})
+        for kind, rows in info.rows.items():
+            report.counts[f"{kind}.csv"] = rows
+            want = expected.get(f"{kind}.csv")
+            if want is not None and want != rows:
+                report.count_mismatches.append(f"{kind}.csv: {rows} rows, expected {want}")
+        users = len(self._people()["psychometric"])
+        report.counts["users"] = users
+        if expected.get("users") is not None and expected["users"] != users:
+            report.count_mismatches.append(f"users: {users} in psychometric.csv, expected {expected['users']}")
+        return report
+
+
+def _looks_like_release(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / f"{kind}.csv").is_file() for kind in ACTIVITY_TYPES)
