@@ -49,6 +49,8 @@ class PointCloudDefectConfig(GeneratorConfig):
 
 def check_points(points: np.ndarray, key: str, what: str = "points") -> None:
     """Reject NaN/infinite coordinates, naming the sample and the first bad point."""
+    if np.isfinite(np.sum(points, dtype=np.float64)):  # a float64 sum of float32 values cannot overflow
+        return
     finite = np.isfinite(points).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -97,15 +99,21 @@ class Workspace:
         return float(np.sqrt(((self.original - self.centroid) ** 2).sum(axis=1).max())) or 1.0
 
     @cached_property
-    def bbox_center(self) -> np.ndarray:
-        return (self.original.min(axis=0) + self.original.max(axis=0)) / 2
+    def bbox(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.original.min(axis=0), self.original.max(axis=0)
 
-    @cached_property
+    @property
+    def bbox_center(self) -> np.ndarray:
+        low, high = self.bbox
+        return (low + high) / 2
+
+    @property
     def bbox_half(self) -> float:
         """Half of the largest bounding-box extent (the ``shape_bbox`` normaliser; 1 in raw units)."""
         if self.units == "raw":
             return 1.0
-        return float((self.original.max(axis=0) - self.original.min(axis=0)).max() / 2) or 1.0
+        low, high = self.bbox
+        return float((high - low).max() / 2) or 1.0
 
     # live points and the KD-tree over them
     @property
@@ -381,19 +389,22 @@ class PointCloudDefectGenerator(Generator):
         work = Workspace(cloud.points, cloud.normals, source.key, self.config.units)
         defect = self.deform(work, rng)
         keep = work.live
-        old = cloud.points[keep]
-        new = work.points[keep].astype(np.float32)
-        untouched = ~work.mask[keep]
-        new[untouched] = old[untouched]
+        everything = len(keep) == len(cloud)
+        old = cloud.points if everything else cloud.points[keep]
+        touched = np.flatnonzero(work.mask[keep])
+        new = old.copy()
+        new[touched] = work.points[keep[touched]].astype(np.float32)
+        displacement = np.zeros_like(old)
+        displacement[touched] = new[touched] - old[touched]
         normals = None
         if cloud.normals is not None:
-            normals = cloud.normals[keep].copy()
-            moved = np.flatnonzero(np.any(new != old, axis=1))
+            normals = cloud.normals.copy() if everything else cloud.normals[keep]
+            moved = touched[np.any(displacement[touched] != 0, axis=1)]
             if moved.size:
                 normals[moved] = work.estimate_normals(keep[moved]).astype(np.float32)
+        colors = cloud.colors if cloud.colors is None or everything else cloud.colors[keep]
         removed = np.flatnonzero(~work.alive)
-        data = PointCloud(new, normals=normals, colors=None if cloud.colors is None else cloud.colors[keep],
-                          displacement=new - old)
+        data = PointCloud(new, normals=normals, colors=colors, displacement=displacement)
         meta = {"source_index": keep.astype(np.int64), "removed_indices": removed.astype(np.int64),
                 "removed_count": int(removed.size), "source_points": len(cloud)}
         return self._sample(source, seed, data, work.mask[keep], defect, meta, work)
@@ -429,7 +440,6 @@ class PointCloudDefectGenerator(Generator):
 
     def _sample(self, source: Sample, seed: int, data: PointCloud, target: np.ndarray, defect: str,
                 meta: dict[str, Any], work: Workspace) -> Sample:
-        meta["object_radius"] = work.radius
         return Sample(
             key=f"{self.name}/{source.key}",
             dataset=f"{self.name}-corpus",

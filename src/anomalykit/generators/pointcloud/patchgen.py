@@ -30,6 +30,7 @@ from ...schema import Sample
 from ..base import param, register_generator
 from ._common import (PointCloudDefectConfig, PointCloudDefectGenerator, Workspace, check_range, cosine_falloff,
                       example_cloud, too_small)
+from ._kernels import squared_distances
 
 #: the 26 reference viewpoints: {-2, 0, 2}³ without the origin
 VIEWPOINTS = np.array([(x, y, z) for x in (-2, 0, 2) for y in (-2, 0, 2) for z in (-2, 0, 2) if (x, y, z) != (0, 0, 0)],
@@ -51,7 +52,7 @@ class PatchGenConfig(PointCloudDefectConfig):
 
 def select_patch(points: np.ndarray, viewpoint: np.ndarray, size: int) -> np.ndarray:
     """Indices of the ``size`` points nearest to ``viewpoint``, nearest first (ties by index)."""
-    distance = ((points - viewpoint) ** 2).sum(axis=1)
+    distance = squared_distances(np.ascontiguousarray(points, dtype=np.float64), np.asarray(viewpoint, np.float64))
     nearest = np.sort(np.argpartition(distance, size - 1)[:size])
     return nearest[np.argsort(distance[nearest], kind="stable")]
 
