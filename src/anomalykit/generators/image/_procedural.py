@@ -196,11 +196,10 @@ _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
 
 def _sharpness(image, rng):
     """PIL's ``ImageEnhance.Sharpness``: blend with the SMOOTH-filtered image (edges kept)."""
-    factor = rng.uniform(0.0, 2.0)
-    smooth = cv2.filter2D(image, cv2.CV_32F, _SMOOTH, borderType=cv2.BORDER_REPLICATE)
+    factor = float(rng.uniform(0.0, 2.0))
+    smooth = cv2.filter2D(image, -1, _SMOOTH, borderType=cv2.BORDER_REPLICATE)
     smooth[0], smooth[-1], smooth[:, 0], smooth[:, -1] = image[0], image[-1], image[:, 0], image[:, -1]
-    out = smooth + np.float32(factor) * (image.astype(np.float32) - smooth)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8), {"factor": factor}
+    return cv2.addWeighted(image, factor, smooth, 1.0 - factor, 0.0), {"factor": factor}
 
 
 def _hue_saturation(image, rng):
@@ -300,26 +299,31 @@ def _perlin_kernel(height, width, res_y, res_x, angles):  # pragma: no cover - c
     out = np.empty((height, width), np.float32)
     grad_y = np.cos(angles)
     grad_x = np.sin(angles)
-    fy_cell = np.empty(width, np.float64)
+    col_cell = np.empty(width, np.int64)
+    col_frac = np.empty(width, np.float64)
+    col_fade = np.empty(width, np.float64)
     for j in range(width):
-        fy_cell[j] = j * res_x / width
+        v = j * res_x / width
+        cj = int(math.floor(v))
+        fx = v - cj
+        col_cell[j] = cj
+        col_frac[j] = fx
+        col_fade[j] = fx * fx * fx * (fx * (fx * 6.0 - 15.0) + 10.0)
     for i in range(height):
         u = i * res_y / height
         ci = int(math.floor(u))
         fy = u - ci
         ty = fy * fy * fy * (fy * (fy * 6.0 - 15.0) + 10.0)
         for j in range(width):
-            v = fy_cell[j]
-            cj = int(math.floor(v))
-            fx = v - cj
-            tx = fx * fx * fx * (fx * (fx * 6.0 - 15.0) + 10.0)
+            cj = col_cell[j]
+            fx = col_frac[j]
             n00 = grad_y[ci, cj] * fy + grad_x[ci, cj] * fx
             n10 = grad_y[ci + 1, cj] * (fy - 1.0) + grad_x[ci + 1, cj] * fx
             n01 = grad_y[ci, cj + 1] * fy + grad_x[ci, cj + 1] * (fx - 1.0)
             n11 = grad_y[ci + 1, cj + 1] * (fy - 1.0) + grad_x[ci + 1, cj + 1] * (fx - 1.0)
             a = n00 + ty * (n10 - n00)
             b = n01 + ty * (n11 - n01)
-            out[i, j] = 1.4142135623730951 * (a + tx * (b - a))
+            out[i, j] = 1.4142135623730951 * (a + col_fade[j] * (b - a))
     return out
 
 
@@ -400,9 +404,12 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def changed_mask(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """H x W bool: pixels where any channel differs."""
-    diff = before != after
-    return diff.any(axis=2) if diff.ndim == 3 else diff
+    """H x W uint8, 1 where any channel differs."""
+    diff = cv2.absdiff(before, after)
+    if diff.ndim == 3 and diff.shape[2] > 1:
+        # the saturated channel sum is non-zero exactly where some channel differs
+        diff = cv2.transform(diff, np.ones((1, diff.shape[2]), np.float32))
+    return np.minimum(diff.reshape(diff.shape[:2]), 1)
 
 
 def anomaly_sample(generator: Any, source: Sample, pixels: np.ndarray, target: np.ndarray, seed: int,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ...errors import ConfigError
@@ -50,8 +51,9 @@ class PerlinConfig(GeneratorConfig):
     """Parameters of ``perlin`` (defaults: DRAEM's)."""
 
     texture_dir: str | None = param(None, doc="folder of texture images (searched recursively), e.g. dtd/images")
-    anomaly_source: str = param("auto", choices=("auto", "texture", "image"),
-                                doc="auto: textures when texture_dir is set, else the image itself")
+    anomaly_source: str = param("auto", choices=("auto", "texture", "image", "noise"),
+                                doc="auto: textures when texture_dir is set, else the image itself; noise: the "
+                                    "Perlin noise as a grey image, as anomalib does without textures")
     min_scale_exponent: int = param(0, low=0, high=10, doc="lattice scale 2^k, k >= this")
     max_scale_exponent: int = param(6, low=1, high=11, doc="k < this (exclusive, as in DRAEM)")
     threshold: float = param(0.5, low=-1.5, high=1.5, doc="mask = noise > threshold")
@@ -100,36 +102,41 @@ class PerlinGenerator(Generator):
         use_textures = cfg.anomaly_source == "texture" or (cfg.anomaly_source == "auto" and cfg.texture_dir is not None)
 
         for attempt in range(cfg.max_retries):
-            mask, noise_record = self._mask(rng, height, width, foreground, last=attempt == cfg.max_retries - 1)
-            if not mask.any():
+            mask, noise, noise_record = self._mask(rng, height, width, foreground, last=attempt == cfg.max_retries - 1)
+            if not cv2.countNonZero(mask):
                 continue
             if use_textures:
-                files = list_image_files(str(Path(cfg.texture_dir).expanduser()), "texture_dir", self.name)  # type: ignore[arg-type]
+                folder = Path(cfg.texture_dir).expanduser()  # type: ignore[arg-type]
+                files = list_image_files(str(folder), "texture_dir", self.name)
                 texture_path = files[int(rng.integers(len(files)))]
                 anomaly_source = read_rgb(texture_path, (height, width))
-                source_record: dict[str, Any] = {"texture": Path(texture_path).relative_to(
-                    Path(cfg.texture_dir).expanduser()).as_posix()}  # type: ignore[arg-type]
+                source_record: dict[str, Any] = {"texture": Path(texture_path).relative_to(folder).as_posix()}
+            elif cfg.anomaly_source == "noise":
+                grey = np.clip(np.rint((noise * 0.5 + 0.25) * 255.0), 0, 255).astype(np.uint8)
+                anomaly_source = cv2.merge([grey, grey, grey])
+                source_record = {"texture": None, "anomaly_source": "noise"}
             else:
                 anomaly_source = image
-                source_record = {"texture": None}
+                source_record = {"texture": None, "anomaly_source": "image"}
             anomaly_source, augmenters = augment(anomaly_source, rng, cfg.num_augmenters)
             beta = float(rng.uniform(cfg.beta_low, cfg.beta_high))
             out = image.copy()
-            blended = (1.0 - beta) * anomaly_source[mask] + beta * image[mask]
-            out[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+            cv2.copyTo(cv2.addWeighted(anomaly_source, 1.0 - beta, image, beta, 0.0), mask, out)
             changed = changed_mask(image, out)
-            if changed.any():
+            changed_pixels = cv2.countNonZero(changed)
+            if changed_pixels:
                 return anomaly_sample(
                     self, source, out, changed, seed, "perlin",
                     **noise_record, **source_record, augmenters=augmenters, beta=beta, attempts=attempt + 1,
-                    region_pixels=int(mask.sum()), changed_pixels=int(changed.sum()),
+                    region_pixels=cv2.countNonZero(mask), changed_pixels=changed_pixels,
                 )
         where = " on the object (object_mask)" if foreground is not None else ""
         raise ConfigError(f"perlin: no anomaly could be placed{where} on image {source.key!r} in {cfg.max_retries} "
                           f"tries (max_retries); check threshold ({cfg.threshold}) and the foreground")
 
     def _mask(self, rng: np.random.Generator, height: int, width: int, foreground: np.ndarray | None,
-              last: bool) -> tuple[np.ndarray, dict[str, Any]]:
+              last: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """The uint8 0/1 anomaly region, the rotated noise, and what was drawn."""
         cfg = self.config
         exp_y, exp_x = (int(k) for k in rng.integers(cfg.min_scale_exponent, cfg.max_scale_exponent, 2))
         scale_y, scale_x = 2**exp_y, 2**exp_x
@@ -143,12 +150,12 @@ class PerlinGenerator(Generator):
             if high > low:
                 noise = (noise - low) / (high - low) * 2.0 - 1.0
                 renormalised = True
-        mask = noise > cfg.threshold
+        mask = (noise > cfg.threshold).view(np.uint8)
         if foreground is not None:
-            mask &= foreground
+            mask &= foreground.view(np.uint8)
         record = {"scale": [scale_y, scale_x], "noise_rotation": angle, "threshold": cfg.threshold,
                   "renormalised": renormalised}
-        return mask, record
+        return mask, noise, record
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], Sample | None]:
