@@ -18,7 +18,8 @@ annotated numbers are 1-based inclusive frame indices); ``"zero_based"`` follows
 ``make_gt_ucf.py``. Both events of a line count, and ends past the video are clipped.
 
 >>> ds = anomalykit.load("ucf_crime", "/data/UCF_Crimes")                  # doctest: +SKIP
->>> clip = ds.filter(split="test")[0].data.frames(160, 176)                # 16 x 240 x 320 x 3
+>>> ds.filter(split="test")[0].data.frames(160, 176).shape               # doctest: +SKIP
+(16, 240, 320, 3)
 >>> feats = anomalykit.load("ucf_crime", "/data/rtfm", source="rtfm")      # doctest: +SKIP
 """
 
