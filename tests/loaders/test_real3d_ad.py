@@ -170,8 +170,15 @@ def test_truncated_and_short_pcd_files(tmp_path):
         read_pcd(binary)
     short = tmp_path / "s.pcd"
     short.write_text(PCD_HEADER.format(fields="x y z", n=3) + "1 2 3\n4 5 6\n")
-    with pytest.raises(MalformedFileError, match="s.pcd: ASCII PCD has 2 data rows.*POINTS 3"):
+    with pytest.raises(MalformedFileError, match="s.pcd: ASCII data does not hold the header's POINTS 3 rows"):
         read_pcd(short)
+    extra = tmp_path / "e.pcd"
+    extra.write_text(PCD_HEADER.format(fields="x y z", n=2) + "1 2 3\n4 5 6\n7 8 9\n")
+    with pytest.raises(MalformedFileError, match="e.pcd: ASCII data does not hold the header's POINTS 2 rows"):
+        read_pcd(extra)
+    exact = tmp_path / "x.pcd"
+    exact.write_text(PCD_HEADER.format(fields="x y z", n=3) + "1 2 3\n4 5 6\n7 8 9.5\n\n")
+    np.testing.assert_array_equal(read_pcd(exact).points, [[1, 2, 3], [4, 5, 6], [7, 8, 9.5]])
     garbage = tmp_path / "g.pcd"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(MalformedFileError, match="g.pcd"):

@@ -7,7 +7,7 @@
 * ``read_pcd`` checks the header, then reads the points with open3d (``ascii``, ``binary`` and
   ``binary_compressed``) as N x 3 float32.
 * ``read_point_labels`` reads a ground-truth list of ``x y z label`` rows (space-separated in
-  Real3D-AD, comma-separated in Anomaly-ShapeNet) with pyarrow's CSV reader.
+  Real3D-AD, comma-separated in Anomaly-ShapeNet) with polars' CSV reader.
 * ``write_pcd`` writes a cloud with open3d (used by the testing builders and benchmarks).
 
 >>> import numpy as np, tempfile, os
@@ -30,8 +30,10 @@ import numpy as np
 from ..errors import MalformedFileError
 
 __all__ = [
+    "PcdCloud",
     "PcdHeader",
     "PointLabels",
+    "describe",
     "read_pcd_header",
     "read_pcd",
     "read_point_labels",
@@ -183,28 +185,39 @@ class PcdCloud:
     colors: np.ndarray | None = None
 
 
-def _ascii_rows(path: Path, header: PcdHeader) -> int:
+def _last_ascii_point(path: Path, header: PcdHeader) -> tuple[np.ndarray | None, str]:
+    """x, y, z of the last data row of an ASCII PCD (read from the file's tail), and the row."""
     with open(path, "rb") as handle:
-        handle.seek(header.data_offset)
-        data = handle.read().rstrip()
-    return data.count(b"\n") + 1 if data else 0
+        size = handle.seek(0, os.SEEK_END)
+        start = max(header.data_offset, size - 4096)
+        handle.seek(start)
+        tail = handle.read().rstrip()
+    if start == header.data_offset and not tail:
+        return None, ""
+    last = tail.rsplit(b"\n", 1)[-1].decode("ascii", "replace").strip()
+    columns = last.split()
+    offsets, position = {}, 0
+    for name, count in zip(header.fields, header.counts):
+        offsets[name] = position
+        position += count
+    try:
+        xyz = np.array([float(columns[offsets[a]]) for a in ("x", "y", "z")], dtype=np.float32)
+    except (IndexError, ValueError):
+        return None, last
+    return xyz, last
 
 
 def read_pcd(path: str | Path, header: PcdHeader | None = None, *, with_attributes: bool = True) -> PcdCloud:
     """Read the PCD file at ``path`` with open3d as N x 3 float32 points.
 
-    The header is checked first (``read_pcd_header``). ASCII files are also checked for the
-    promised number of rows (open3d fills missing rows with garbage silently). Normals and
+    The header is checked first (``read_pcd_header``). For ASCII files the last row of the file
+    must be the last point read (open3d fills missing rows with garbage silently). Normals and
     colours are returned when the file has those fields and ``with_attributes`` is set.
     """
     import open3d as o3d
 
     path = Path(path)
     header = header or read_pcd_header(path)
-    if header.encoding == "ascii":
-        rows = _ascii_rows(path, header)
-        if rows != header.points:
-            raise MalformedFileError(path, f"ASCII PCD has {rows} data rows, its header promises POINTS {header.points}")
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
         cloud = o3d.io.read_point_cloud(str(path), format="pcd", remove_nan_points=False, remove_infinite_points=False)
     points = np.asarray(cloud.points, dtype=np.float32)
@@ -213,6 +226,15 @@ def read_pcd(path: str | Path, header: PcdHeader | None = None, *, with_attribut
             path, f"open3d read {points.shape[0]} points, the header promises {header.points} "
             f"(corrupt {header.encoding} data)"
         )
+    if header.encoding == "ascii" and header.points:
+        # open3d fills the points of missing rows with whatever memory held; the last row of
+        # the file must be the last point read, or rows are missing (or extra)
+        last_xyz, last_row = _last_ascii_point(path, header)
+        if last_xyz is None or not np.array_equal(last_xyz, points[-1], equal_nan=True):
+            raise MalformedFileError(
+                path, f"ASCII data does not hold the header's POINTS {header.points} rows "
+                f"(the last row {last_row[:60]!r} is not point {header.points}: rows missing, extra or unreadable)"
+            )
     normals = colors = None
     if with_attributes:
         if cloud.has_normals():
@@ -257,42 +279,49 @@ def _slow_parse(path: Path, delimiter: str) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
+def _fast_parse(path: Path, delimiter: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Points (N x 3 float32) and raw labels with polars' CSV reader, or None when the file
+    does not parse as exactly four numeric columns (the caller then finds the faulty line)."""
+    import polars as pl
+
+    try:
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            separator=delimiter,
+            schema={"x": pl.Float64, "y": pl.Float64, "z": pl.Float64, "label": pl.Float64},
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.null_count().sum_horizontal().item():
+        return None
+    points = frame.select(pl.col("x", "y", "z").cast(pl.Float32)).to_numpy()
+    return np.ascontiguousarray(points), frame.get_column("label").to_numpy()
+
+
 def read_point_labels(path: str | Path, delimiter: str = " ") -> PointLabels:
     """Read ``x y z label`` rows (``delimiter`` between values) as points and 0/1 labels.
 
     Labels may be written as floats (``1.0``). Anything but 0 or 1 in the label column, a row
     with another number of values, or a non-number raises ``MalformedFileError`` naming the line.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     path = Path(path)
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=True),
-            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.float64() for i in range(4)}),
-        )
-        if table.num_columns == 5 and table.column(4).null_count == table.num_rows:
-            table = table.drop_columns([table.column_names[4]])  # a delimiter at the end of each line
-        if table.num_columns != 4 or any(table.column(i).null_count for i in range(4)):
-            raise ValueError("unexpected columns")
-        array = np.column_stack([table.column(i).to_numpy() for i in range(4)])
-    except (pa.ArrowInvalid, ValueError, KeyError):
+    if not path.is_file():
+        raise MalformedFileError(path, "ground-truth file not found")
+    parsed = _fast_parse(path, delimiter)
+    if parsed is None:
         array = _slow_parse(path, delimiter)
-    except OSError as exc:
-        raise MalformedFileError(path, f"cannot read the file ({exc})") from exc
-    if array.shape[0] == 0:
+        parsed = (array[:, :3].astype(np.float32), array[:, 3])
+    points, labels = parsed
+    if points.shape[0] == 0:
         raise MalformedFileError(path, "the ground-truth file holds no points")
-    labels = array[:, 3]
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if bad.size:
         raise MalformedFileError(path, f"label must be 0 or 1, got {float(labels[bad[0]])!r} (data row {int(bad[0]) + 1})")
-    if not np.isfinite(array[:, :3]).all():
-        row = int(np.flatnonzero(~np.isfinite(array[:, :3]).all(axis=1))[0])
+    if not np.isfinite(points).all():
+        row = int(np.flatnonzero(~np.isfinite(points).all(axis=1))[0])
         raise MalformedFileError(path, f"non-finite coordinate in data row {row + 1}")
-    return PointLabels(array[:, :3].astype(np.float32), labels.astype(np.uint8))
+    return PointLabels(points, labels.astype(np.uint8))
 
 
 def write_pcd(
