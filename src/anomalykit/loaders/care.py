@@ -618,6 +618,9 @@ class CARE(DatasetLoader):
                 continue
             files = sorted((folder / "datasets").glob("*.csv"))
             report.counts[farm] = len(files)
+            # the README (44 anomaly / 51 normal) and the v6 event_info (45 / 50) differ: count, never assume
+            for label in ("anomaly", "normal"):
+                report.counts[f"{farm}/{label} events"] = sum(e.label == label for e in events)
             listed = {e.event_id for e in events}
             for event in events:
                 if not (folder / "datasets" / f"{event.event_id}.csv").is_file():

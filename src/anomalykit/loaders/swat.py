@@ -694,7 +694,8 @@ class SWaT(DatasetLoader):
         if self._attacks is None:
             path = self.attack_list_path()
             if path is None:
-                log.info("swat: no %s found; samples carry no attack list", ATTACK_LIST_NAME)
+                if self.attack_list is not False:
+                    log.info("swat: no %s found; samples carry no attack list", ATTACK_LIST_NAME)
                 self._attacks = []
             else:
                 problems = ProblemLog(path)

@@ -224,6 +224,7 @@ def build_swat(
         {"cache_dir": str(root / "anomalykit-cache")},
         {
             "total": len(files),
+            "anomalous": 1,
             "rows": {stem: len(spec[2]) for stem, spec in files.items()},
             "attack_rows": sum(label != "Normal" for label in labels),
             "a_ttack_rows": sum(label == "A ttack" for label in labels),
