@@ -81,7 +81,7 @@ PSYCHOMETRIC_COLUMNS = ("employee_name", "user_id", "O", "C", "E", "A", "N")
 
 #: the columns of every ``EventLog`` the loader returns, whatever the release and activity type
 EVENT_SCHEMA = pa.schema(
-    [pa.field("type", pa.string()), pa.field("id", pa.string()), pa.field("date", pa.timestamp("s")),
+    [pa.field("type", pa.string()), pa.field("id", pa.string()), pa.field("date", pa.timestamp("ms")),
      pa.field("user", pa.string()), pa.field("pc", pa.string()), pa.field("activity", pa.string()),
      pa.field("url", pa.string()), pa.field("to", pa.string()), pa.field("cc", pa.string()),
      pa.field("bcc", pa.string()), pa.field("from", pa.string()), pa.field("size", pa.int64()),
@@ -113,11 +113,12 @@ class Skipped:
         self.items.append((where, reason))
 
 
-def fail_or_skip(strict: bool, skipped: Skipped, path: Path, reason: str, line: int | None = None) -> None:
-    """Raise ``MalformedFileError`` when strict; otherwise record the item as skipped."""
+def fail_or_skip(strict: bool, skipped: Skipped, path: Path | str, reason: str, line: int | None = None,
+                 skip_note: str = "") -> None:
+    """Raise ``MalformedFileError`` when strict; otherwise record the item (reason + note) as skipped."""
     if strict:
         raise MalformedFileError(path, reason, line=line)
-    skipped.add(path, reason, line)
+    skipped.add(path, reason + skip_note, line)
 
 
 def locate_lines(path: Path, texts: Iterable[bytes] = (), ids: Iterable[bytes] = ()) -> dict[bytes, int]:
@@ -331,17 +332,15 @@ def inspect_activity_file(path: Path, release: str, kind: str, strict: bool, ski
         return None
     missing = [c for c in expected if c not in names]
     unknown = [c for c in names if c not in expected]
-    hint = ""
-    for other, layout in COLUMNS.items():
-        if other != release and set(layout[kind]) == set(names):
-            hint = f" (this is the {other} layout: is the release folder named correctly?)"
+    others = [other for other, layout in COLUMNS.items() if other != release and set(layout[kind]) == set(names)]
+    hint = f" (this is the {' / '.join(others)} layout: is the release folder named correctly?)" if others else ""
     if missing:
         fail_or_skip(strict, skipped, path, f"missing column(s) {', '.join(missing)}; {release} {kind}.csv has "
-                     f"columns {','.join(expected)}{hint}; file skipped", 1)
+                     f"columns {','.join(expected)}{hint}", 1, skip_note="; file skipped")
         return None
     if unknown:
         fail_or_skip(strict, skipped, path, f"unknown column(s) {', '.join(unknown)}; {release} {kind}.csv has "
-                     f"columns {','.join(expected)}{hint}; the unknown columns are ignored", 1)
+                     f"columns {','.join(expected)}{hint}", 1, skip_note="; the unknown columns are ignored")
     quoted = release.startswith("r6") or b'"' in head
     return SourceFile(kind, path, names, expected, quoted)
 
@@ -432,7 +431,7 @@ class _Stream:
     def _convert(self, batch: pa.RecordBatch) -> pa.Table:
         n = batch.num_rows
         self.rows += n
-        dates = pc.strptime(batch.column("date"), format=DATE_FORMAT, unit="s", error_is_null=True)
+        dates = pc.strptime(batch.column("date"), format=DATE_FORMAT, unit="ms", error_is_null=True)
         bad = pc.or_(pc.is_null(dates), pc.equal(pc.utf8_length(batch.column("user")), 0))
         size = None
         if "size" in self.source.columns:
@@ -461,8 +460,8 @@ class _Stream:
                 columns.append(batch.column(name))
             else:
                 columns.append(pa.nulls(n, EVENT_SCHEMA.field(name).type))
-        seconds = dates.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        columns.append(pa.array((seconds // SECONDS_PER_DAY).astype(np.int32)))
+        millis = dates.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        columns.append(pa.array((millis // (1000 * SECONDS_PER_DAY)).astype(np.int32)))
         columns.append(self._malicious_mask(batch))
         return pa.Table.from_arrays(columns, schema=STORED_SCHEMA)
 
@@ -652,7 +651,7 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         source = inspect_activity_file(path, release, kind, strict, skipped)
         if source is None:
             continue
-        display = path.relative_to(display_root).as_posix() if path.is_relative_to(display_root) else str(path)
+        display = str(path)
         streams.append(_Stream(source, answers.malicious[kind] if answers else None,
                                answers.insiders if answers else {}, strict, skipped, display))
     total_bytes = sum(s.source.path.stat().st_size for s in streams)
@@ -674,7 +673,8 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         logons = chunk.filter(pc.equal(chunk.column("type"), "logon"))
         if logons.num_rows:
             sessions.feed(logons.column("user").to_pylist(), logons.column("pc").to_pylist(),
-                          logons.column("date").cast(pa.int64()).to_pylist(), logons.column("activity").to_pylist())
+                          pc.divide(logons.column("date").cast(pa.int64()), 1000).to_pylist(),
+                          logons.column("activity").to_pylist())
         bad = chunk.filter(chunk.column("malicious"))
         if bad.num_rows:
             malicious_rows.append(bad.select(["type", "id", "user", "pc", "date", "day"]))
@@ -723,7 +723,7 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
     _write_userdays(work / "userdays.parquet", ranges)
     pq.write_table(sessions.finish(), work / "sessions.parquet")
     schema = pa.schema([("type", pa.string()), ("id", pa.string()), ("user", pa.string()), ("pc", pa.string()),
-                        ("date", pa.timestamp("s")), ("day", pa.int32())])
+                        ("date", pa.timestamp("ms")), ("day", pa.int32())])
     pq.write_table(pa.concat_tables(malicious_rows) if malicious_rows else schema.empty_table(),
                    work / "malicious.parquet")
     return {

@@ -213,11 +213,9 @@ class CertLoader(DatasetLoader):
             raise self.not_found(self.release_dir / "logon.csv", f"{self.release} activity files")
         return files
 
-    def _display(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
+    @staticmethod
+    def _display(path: Path) -> str:
+        return str(path)
 
     # -- answers and index -------------------------------------------------------------------
     @property
@@ -353,7 +351,7 @@ class CertLoader(DatasetLoader):
         split = pl.lit("test")
         if self._train_until is not None:
             split = pl.when(pl.col("end") < self._train_until).then(pl.lit("train")).otherwise(pl.lit("test"))
-        path = self._display(self.release_dir) if self.release_dir != self.root else "."
+        path = self.release_dir.relative_to(self.root).as_posix() if self.release_dir != self.root else "."
         frame = units.select(
             key.alias("key"), split.alias("split"), label.alias("label"), pl.lit(self.release).alias("category"),
             defect.alias("defect"), pl.lit(path).alias("path"), pl.lit(None, pl.String).alias("mask_path"),
@@ -368,8 +366,8 @@ class CertLoader(DatasetLoader):
             self.index()
         table = self._store.rows(row["ranges"])  # type: ignore[union-attr]
         if self.unit is Unit.SESSION:
-            start = pa.scalar(row["start"], pa.timestamp("s"))
-            end = pa.scalar(row["end"], pa.timestamp("s"))
+            start = pa.scalar(row["start"], pa.timestamp("ms"))
+            end = pa.scalar(row["end"], pa.timestamp("ms"))
             keep = pc.and_(pc.equal(table.column("pc"), row["pc"]),
                            pc.and_(pc.greater_equal(table.column("date"), start), pc.less_equal(table.column("date"), end)))
             table = table.filter(keep)

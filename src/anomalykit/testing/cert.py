@@ -131,7 +131,7 @@ def build_cert(root: Path, release: str = "r4.2", n_users: int = 4, n_days: int 
                 tree.add("logon", start + timedelta(hours=3), user, host, activity="Logon")
             for k in range(2 + int(rng.integers(0, 2))):
                 when = start + timedelta(minutes=20 + 30 * k, seconds=int(rng.integers(0, 59)))
-                tree.add("http", when, user, host, url=f"http://msn.com/{tree.words(1)}/{k}.htm",
+                tree.add("http", when, user, host, url=f"http://msn.com/{_WORDS[(index + day + k) % len(_WORDS)]}/{k}.htm",
                          activity="WWW Visit", content=tree.words())
             recipient = names[users[(index + 1) % n_users]].replace(" ", ".") + "@dtaa.com"
             tree.add("email", start + timedelta(hours=2), user, host, to=recipient, cc="", bcc="",
