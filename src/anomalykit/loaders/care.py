@@ -310,14 +310,20 @@ def read_event_csv(path: Path, problems: ProblemLog, statistics: set[str] | None
     signals = [c for c in header if c not in META_COLUMNS]
     if statistics is not None:
         signals = [c for c in signals if describe_channel(c, features)["statistic"] in statistics]
-    table = read_delimited_strings(
-        path,
-        delimiter=";",
-        skip_rows=0,
-        problems=problems,
-        include_columns=list(META_COLUMNS) + signals,
-        string_columns=list(META_COLUMNS) + signals,
-    )
+    # fast path: pyarrow parses the signals as numbers; only a file with a non-numeric cell is
+    # read again as text, to locate and report every such cell
+    first_try = ProblemLog(path)
+    try:
+        table = read_delimited_strings(
+            path, delimiter=";", skip_rows=0, problems=first_try, include_columns=list(META_COLUMNS) + signals,
+            string_columns=list(META_COLUMNS), column_types={name: pa.float64() for name in signals},
+        )  # fmt: skip
+        problems.problems.extend(first_try.problems)
+    except MalformedFileError:
+        table = read_delimited_strings(
+            path, delimiter=";", skip_rows=0, problems=problems, include_columns=list(META_COLUMNS) + signals,
+            string_columns=list(META_COLUMNS) + signals,
+        )  # fmt: skip
     invalid = {p.line for p in problems.problems if p.line is not None and p.line > 1}
     line_map = LineMap(2, lambda: physical_data_lines(path, 1, invalid))
     n = table.num_rows
@@ -358,6 +364,10 @@ def read_event_csv(path: Path, problems: ProblemLog, statistics: set[str] | None
 
     values = np.empty((n, len(signals)), np.float32)
     for i, name in enumerate(signals):
+        column = table.column(name)
+        if pa.types.is_floating(column.type):
+            values[:, i] = column.to_numpy()
+            continue
         sub = ProblemLog(path)
         values[:, i] = strings_to_float(table.column(name), decimal_comma=False, first_line=2, line_numbers=None, problems=sub, column=name)
         if sub.problems:
@@ -421,6 +431,7 @@ class CARE(DatasetLoader):
         self.skipped: list[tuple[str, str]] = []
         self._features: dict[str, dict[str, FeatureInfo]] = {}
         self._events: dict[str, list[Event]] = {}
+        self._last: tuple[str, EventData, ProblemLog] | None = None
         root = Path(root).expanduser()
         nested = root / "CARE_To_Compare"
         if root.is_dir() and not self._farm_dirs_in(root) and not (root / "event_info.csv").is_file() and nested.is_dir():
@@ -564,8 +575,12 @@ class CARE(DatasetLoader):
         path = self.root / row["path"]
         statistics = self.as_list(self.statistics)
         problems = ProblemLog(path)
-        data = read_event_csv(path, problems, set(statistics) if statistics else None, features)
-        self._settle(problems)
+        if self._last is not None and self._last[0] == str(path):  # part="both" reads a file twice
+            data, problems = self._last[1], self._last[2]
+        else:
+            data = read_event_csv(path, problems, set(statistics) if statistics else None, features)
+            self._settle(problems)
+            self._last = (str(path), data, problems)
         if part == "all":
             rows = slice(None)
         else:
