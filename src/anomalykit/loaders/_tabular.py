@@ -62,7 +62,7 @@ class ProblemLog:
         if not self.problems:
             return []
         if strict:
-            first = self.problems[0]
+            first = min(self.problems, key=lambda p: (p.line is not None, p.line or 0))  # earliest line
             more = len(self.problems) - 1
             reason = first.reason + (f" ({more} more problem(s) in this file; strict=False skips and reports them)" if more else "")
             raise MalformedFileError(first.path, reason, line=first.line)

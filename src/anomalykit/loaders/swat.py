@@ -59,7 +59,6 @@ from ._tabular import (
     read_delimited_strings,
     read_text_head,
     strings_to_float,
-    warn_skipped,
 )
 from .base import DatasetLoader, VerifyReport, manifest_from_rows, register_dataset
 
@@ -738,9 +737,9 @@ class SWaT(DatasetLoader):
             if cache_path is not None:
                 self._write_cache(table, path, sha, cache_path)
         if table.problems:
-            if self.strict:
-                raise table.problems[0].as_error()
-            warn_skipped(self.name, table.problems)
+            recorded = ProblemLog(path)
+            recorded.problems = list(table.problems)
+            recorded.settle(self.strict, self.name)  # raises in strict mode, warns otherwise
             self._record(table.problems)
         return table, (str(cache_path) if cache_path is not None and cache_path.is_file() else None), sha
 
