@@ -42,6 +42,7 @@ class ChannelParts:
     pattern: PatternKind | None = None
     params: Any = None
     output: int = 0
+    has_missing: bool = False
 
     @property
     def n(self) -> int:
@@ -53,7 +54,9 @@ class ChannelParts:
 
     def window(self, start: int, end: int) -> np.ndarray:
         values = self.base[start:end] + self.trend[start:end] + self.noise[start:end]
-        return np.where(self.missing[start:end], np.nan, values)
+        if self.has_missing:
+            values[self.missing[start:end]] = np.nan
+        return values
 
     def values(self) -> np.ndarray:
         return self.window(0, self.n)
@@ -458,4 +461,5 @@ def missing(parts: ChannelParts, start: int, end: int, p: MissingParams, rng: np
             creeping_length: int) -> dict[str, Any]:
     """A block of missing values (NaN)."""
     parts.missing[start:end] = True
+    parts.has_missing = True
     return {}

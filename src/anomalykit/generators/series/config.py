@@ -61,7 +61,10 @@ class PatternSpec:
 
     @property
     def pattern(self) -> PatternKind:
-        return get_pattern(self.kind)
+        kind = self.__dict__.get("_kind")
+        if kind is None or kind.name != self.kind:
+            kind = self.__dict__["_kind"] = get_pattern(self.kind)
+        return kind
 
     @classmethod
     def parse(cls, value: Any, path: str) -> PatternSpec:
@@ -218,7 +221,18 @@ class AnomalySpec:
 
     @property
     def anomaly(self) -> AnomalyKind:
-        return get_anomaly(self.kind)
+        kind = self.__dict__.get("_kind")
+        if kind is None or kind.name != self.kind:
+            kind = self.__dict__["_kind"] = get_anomaly(self.kind)
+        return kind
+
+    @property
+    def params_record(self) -> dict[str, Any]:
+        """The kind's parameters as a JSON-ready dict (for anomaly records; computed once)."""
+        cached = self.__dict__.get("_params_record")
+        if cached is None or cached[0] is not self.params:
+            cached = self.__dict__["_params_record"] = (self.params, to_jsonable(dataclasses.asdict(self.params)))
+        return cached[1]
 
     @classmethod
     def parse(cls, value: Any, path: str) -> AnomalySpec:

@@ -68,20 +68,19 @@ def _noise(spec: NoiseSpec | None, signal: np.ndarray, amplitude: float, rng: np
 
 
 def _scale_center(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 1.0, 0.0
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = float(values.min()), float(values.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return 1.0, 0.0
+        lo, hi = float(finite.min()), float(finite.max())
     half = (hi - lo) / 2
     return (half if half > 0 else max(abs(lo), 1.0)), (hi + lo) / 2
 
 
-def _generate_channels(cfg: SeriesConfig, pattern_rng: np.random.Generator, noise_rng: np.random.Generator
-                       ) -> Simulation:
+def _generate_channels(cfg: SeriesConfig, rng: np.random.Generator) -> Simulation:
     n = cfg.length
     names = cfg.channel_names()
-    channel_rngs = pattern_rng.spawn(len(cfg.channels))
-    noise_rngs = noise_rng.spawn(len(names))
     parts: list[ChannelParts] = []
     info: list[dict[str, Any]] = []
     latent: list[np.ndarray] = []
@@ -90,20 +89,20 @@ def _generate_channels(cfg: SeriesConfig, pattern_rng: np.random.Generator, nois
     noise_var: list[float] = []
     for i, channel in enumerate(cfg.channels):
         kind = channel.pattern.pattern
-        ctx = PatternContext(n, channel_rngs[i], len(signal), signal, {})
+        ctx = PatternContext(n, rng, len(signal), signal, {})
         out = np.asarray(kind.fn(n, channel.pattern.params, ctx), dtype=np.float64).reshape(n, -1)
         states.append(ctx.state)
         trend = np.full(n, float(channel.offset))
         if channel.trend is not None:
             trend_kind = channel.trend.pattern
-            trend_ctx = PatternContext(n, channel_rngs[i].spawn(1)[0], len(signal), signal, {})
+            trend_ctx = PatternContext(n, rng, len(signal), signal, {})
             trend = trend + np.asarray(trend_kind.fn(n, channel.trend.params, trend_ctx), np.float64).reshape(n)
         amplitude = float(getattr(channel.pattern.params, "amplitude", 1.0) or 1.0)
         for j in range(out.shape[1]):
             c = len(signal)
             base = np.ascontiguousarray(out[:, j])
             clean_signal = base + trend
-            noise, var = _noise(channel.noise or cfg.noise, clean_signal, amplitude, noise_rngs[c])
+            noise, var = _noise(channel.noise or cfg.noise, clean_signal, amplitude, rng)
             scale, center = _scale_center(clean_signal + noise)
             latent.append(base)
             signal.append(clean_signal)
@@ -132,38 +131,68 @@ def _source_channels(source: Sample) -> Simulation:
                       parts, info)
 
 
-def _place(occupied: np.ndarray, r: ResolvedAnomaly, length: int | None, gap: int, rng: np.random.Generator,
-           period: float | None) -> int:
-    n = occupied.shape[0]
-    spec = r.spec
-    cumulative = np.concatenate([[0], np.cumsum(occupied, dtype=np.int64)])
-    if spec.start is not None:
-        s = spec.start
-        stop = n if length is None else s + length
-        if cumulative[stop] - cumulative[s] > 0:
-            raise ConfigError(f"{r.path}.start: steps [{s}, {stop}) overlap an earlier anomaly on the same channel")
-        return s
+def _start_range(r: ResolvedAnomaly, length: int | None) -> tuple[int, int]:
+    """Starts [a, b) allowed by the entry's position (a third of its region, or all of it)."""
     span = 1 if length is None else length
     third = (r.hi - r.lo) / 3
     a, b = {"beginning": (r.lo, r.lo + third), "middle": (r.lo + third, r.lo + 2 * third),
-            "end": (r.lo + 2 * third, r.hi), "random": (r.lo, r.hi)}[spec.position]
+            "end": (r.lo + 2 * third, r.hi), "random": (r.lo, r.hi)}[r.spec.position]
     a, b = int(math.ceil(a)), int(math.ceil(b))
     last = r.hi - span if length is not None else r.hi - 1
     a = min(a, last)
-    b = max(a + 1, min(b, last + 1))
-    starts = np.arange(a, b)
-    left = np.maximum(starts - gap, 0)
-    right = np.full_like(starts, n) if length is None else np.minimum(starts + span + gap, n)
-    free = starts[(cumulative[right] - cumulative[left]) == 0]
-    if free.size == 0:
+    return a, max(a + 1, min(b, last + 1))
+
+
+def _free_ranges(intervals: list[tuple[int, int]], a: int, b: int, span: int, gap: int, to_end: bool
+                 ) -> list[tuple[int, int]]:
+    """Starts in [a, b) whose [start - gap, start + span + gap) misses every occupied interval."""
+    forbidden = sorted((a if to_end else lo - span - gap + 1, hi + gap) for lo, hi in intervals)
+    free, cursor = [], a
+    for lo, hi in forbidden:
+        if lo >= b:
+            break
+        if lo > cursor:
+            free.append((cursor, lo))
+        cursor = max(cursor, hi)
+        if cursor >= b:
+            break
+    if cursor < b:
+        free.append((cursor, b))
+    return free
+
+
+def _place(occupied: np.ndarray, intervals: list[tuple[int, int]], r: ResolvedAnomaly, length: int | None,
+           gap: int, rng: np.random.Generator, period: float | None) -> int:
+    n = occupied.shape[0]
+    spec = r.spec
+    if spec.start is not None:
+        s = spec.start
+        stop = n if length is None else s + length
+        if occupied[s:stop].any():
+            raise ConfigError(f"{r.path}.start: steps [{s}, {stop}) overlap an earlier anomaly on the same channel")
+        return s
+    span = 1 if length is None else length
+    a, b = _start_range(r, length)
+    free = _free_ranges(intervals, a, b, span, gap, length is None)
+    total = sum(hi - lo for lo, hi in free)
+    if total == 0:
         raise ConfigError(f"{r.path}: no free place left for a {span}-step {spec.kind} anomaly at position "
                           f"{spec.position!r} in steps [{r.lo}, {r.hi}) (anomalies on a channel never overlap); "
                           f"lower count/contamination or widen region")
-    if period is not None and period >= 2 and n / period > 6:
-        snapped = free[np.abs(free - np.round(free / period) * period) < 0.5]
+    if period is not None and period >= 2 and n / period > 6:  # period-aware kinds start on a period boundary
+        multiples = np.round(np.arange(math.ceil(a / period), (b - 1) / period + 1) * period).astype(np.int64)
+        lows = np.array([lo for lo, _ in free])
+        highs = np.array([hi for _, hi in free])
+        slot = np.searchsorted(lows, multiples, side="right") - 1
+        snapped = multiples[(slot >= 0) & (multiples < highs[np.clip(slot, 0, None)])]
         if snapped.size:
-            free = snapped
-    return int(free[rng.integers(free.size)])
+            return int(snapped[rng.integers(snapped.size)])
+    pick = int(rng.integers(total))
+    for lo, hi in free:
+        if pick < hi - lo:
+            return lo + pick
+        pick -= hi - lo
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -171,49 +200,67 @@ def _changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return ~((before32 == after32) | (np.isnan(before32) & np.isnan(after32)))
 
 
-def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.random.Generator) -> None:
+def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.random.Generator,
+                     resolved: list[ResolvedAnomaly] | None = None) -> None:
     n, num_channels = sim.values.shape
-    resolved = resolve_anomalies(anomalies, n, num_channels)
+    if resolved is None:
+        resolved = resolve_anomalies(anomalies, n, num_channels)
     occupied = np.zeros((num_channels, n), bool)
-    rngs = rng.spawn(len(resolved)) if resolved else []
+    intervals: list[list[tuple[int, int]]] = [[] for _ in range(num_channels)]
     for r in resolved:
-        arng = rngs[r.index]
         spec, kind = r.spec, r.spec.anomaly
-        params = dataclasses.asdict(spec.params)
-        for _ in range(r.count):
+        params = spec.params_record
+        batch: list[int] = []
+        if kind.name == "point" and spec.start is None and r.count > 1:
+            # SynTSBench: all spike positions drawn at once, without replacement, from the free steps
+            union = occupied[spec.channel].any(axis=0)
+            free = r.lo + np.flatnonzero(~union[r.lo:r.hi])
+            if free.size < r.count:
+                raise ConfigError(f"{r.path}.count: {r.count} spikes do not fit in the {free.size} free steps of "
+                                  f"[{r.lo}, {r.hi})")
+            batch = rng.choice(free, r.count, replace=False).tolist()
+        for instance in range(r.count):
             length = r.length
             if kind.name == "pulse":
-                length = int(arng.integers(spec.params.width_low, spec.params.width_high))
-            union = occupied[spec.channel].any(axis=0)
-            first = sim.parts[spec.channel[0]]
-            period = None
-            if kind.period_aware and first.pattern is not None and first.pattern.period is not None:
-                period = first.pattern.period(first.params, n)
-            gap = max(0, r.spacing - (length or 0)) if kind.name == "pulse" else 0
-            if kind.name == "missing" and spec.params.mechanism == "mar":
-                start = _place_mar(union, r, length or 1, arng, sim, spec.params.driver)
+                length = int(rng.integers(spec.params.width_low, spec.params.width_high))
+            if batch:
+                start = batch[instance]
             else:
-                start = _place(union, r, length, gap, arng, period)
+                if len(spec.channel) == 1:
+                    union, union_intervals = occupied[spec.channel[0]], intervals[spec.channel[0]]
+                else:
+                    union = occupied[spec.channel].any(axis=0)
+                    union_intervals = [i for c in spec.channel for i in intervals[c]]
+                first = sim.parts[spec.channel[0]]
+                period = None
+                if kind.period_aware and first.pattern is not None and first.pattern.period is not None:
+                    period = first.pattern.period(first.params, n)
+                gap = max(0, r.spacing - (length or 0)) if kind.name == "pulse" else 0
+                if kind.name == "missing" and spec.params.mechanism == "mar":
+                    start = _place_mar(union, r, length or 1, rng, sim, spec.params.driver)
+                else:
+                    start = _place(union, union_intervals, r, length, gap, rng, period)
             end = n if length is None else start + length
             for c in spec.channel:
                 parts = sim.parts[c]
                 check_end = n if kind.name == "trend" and spec.params.persist else end
                 before = parts.window(start, check_end)
-                extra = kind.apply(parts, start, end, spec.params, arng, spec.creeping_length)
+                extra = kind.apply(parts, start, end, spec.params, rng, spec.creeping_length)
                 changed = _changed(before, parts.window(start, check_end))
                 occupied[c, start:check_end] = True
+                intervals[c].append((start, check_end))
                 hits = np.flatnonzero(changed)
                 record = {"kind": kind.name, "channel": c, "channel_name": sim.channel_names[c],
                           "start": None, "end": None, "length": 0, "changed_steps": int(hits.size),
                           "placed_start": start, "placed_end": end, "entry": r.index,
                           "position": spec.position if spec.start is None else "exact",
-                          "parameters": {**params, **extra}}
+                          "parameters": {**params, **to_jsonable(extra)}}
                 if hits.size:
                     lo, hi = start + int(hits[0]), start + int(hits[-1]) + 1
                     record.update(start=lo, end=hi, length=hi - lo)
                     sim.labels[lo:hi] = 1
                     sim.channel_labels[lo:hi, c] = 1
-                sim.records.append(to_jsonable(record))
+                sim.records.append(record)
     if sim.records:
         sim.values = np.stack([p.values() for p in sim.parts], axis=1).astype(np.float32)
 
@@ -233,11 +280,15 @@ def _place_mar(occupied: np.ndarray, r: ResolvedAnomaly, length: int, rng: np.ra
 
 
 def simulate(config: SeriesConfig, rng: np.random.Generator, source: Sample | None = None,
-             anomalies: list[AnomalySpec] | None = None) -> Simulation:
-    """Generate (or take ``source``'s values), add noise, inject ``anomalies`` (default: the config's)."""
-    pattern_rng, noise_rng, anomaly_rng = rng.spawn(3)
-    sim = _source_channels(source) if source is not None else _generate_channels(config, pattern_rng, noise_rng)
-    _apply_anomalies(sim, config.anomalies if anomalies is None else anomalies, anomaly_rng)
+             anomalies: list[AnomalySpec] | None = None, resolved: list[ResolvedAnomaly] | None = None
+             ) -> Simulation:
+    """Generate (or take ``source``'s values), add noise, inject ``anomalies`` (default: the config's).
+    ``resolved`` is ``resolve_anomalies`` of those anomalies for this series' shape, when known."""
+    # anomalies draw from their own stream, so the clean series (and optimum) does not depend on
+    # them, and their placement does not move when the noise or the patterns change
+    anomaly_rng = np.random.default_rng(int(rng.integers(2**63)))
+    sim = _source_channels(source) if source is not None else _generate_channels(config, rng)
+    _apply_anomalies(sim, config.anomalies if anomalies is None else anomalies, anomaly_rng, resolved)
     return sim
 
 

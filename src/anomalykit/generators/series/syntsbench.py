@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...schema import Modality, Sample, Series
 from ..base import Generator, derive_seed, register_generator
-from .config import InjectConfig, SeriesConfig
+from .config import InjectConfig, SeriesConfig, resolve_anomalies
 from .engine import Simulation, simulate
 
 __all__ = ["SynTSBenchGenerator", "SeriesInjectGenerator", "generate_pair"]
@@ -44,7 +45,30 @@ class _SeriesGenerator(Generator):
         return self._run(source, rng)
 
     def _run(self, source: Sample | None, rng: np.random.Generator) -> Simulation:
-        return simulate(self.config, rng, source, self.config.anomalies)  # type: ignore[arg-type]
+        anomalies = self.config.anomalies  # type: ignore[attr-defined]
+        if source is not None:
+            shape = tuple(np.shape(source.data.values))  # type: ignore[union-attr]
+            shape = shape if len(shape) == 2 else (shape[0], 1)
+        else:
+            shape = (self.config.length, self.config.num_channels)  # type: ignore[attr-defined]
+        cache = self.__dict__.setdefault("_resolved", {})
+        if shape not in cache:  # checked once per series shape, before any work on it
+            cache[shape] = resolve_anomalies(anomalies, shape[0], shape[1])
+        return simulate(self.config, rng, source, anomalies, cache[shape])  # type: ignore[arg-type]
+
+    def provenance(self, seed: int, source: Sample | None, **extra: Any) -> dict[str, Any]:
+        if "_parameters" not in self.__dict__:  # one JSON-ready dict, shared by the samples of this generator
+            self._parameters = json.loads(json.dumps(self.config.to_dict(), sort_keys=True))
+        record = {
+            "generator": self.name,
+            "version": self.version,
+            "parameters": self._parameters,
+            "seed": int(seed),
+            "source_key": source.key if source is not None else None,
+            "source_dataset": source.dataset if source is not None else None,
+        }
+        record.update(extra)
+        return record
 
     def generate(self, source: Sample | None, rng: np.random.Generator, seed: int) -> Sample:
         return self._sample(self._run(source, rng), source, seed, anomalous=True)
