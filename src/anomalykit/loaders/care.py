@@ -45,7 +45,6 @@ from ..schema import Modality, Sample, Series
 from ._tabular import (
     LineMap,
     ProblemLog,
-    RowProblem,
     parse_bool,
     physical_data_lines,
     read_delimited_strings,

@@ -19,9 +19,9 @@ at most 0.5; otherwise ``(2 Acc + Earliness + Coverage + Reliability) / 5`` with
 Earliness averaged over anomaly events.
 
 >>> import numpy as np
->>> from anomalykit.metrics.care import EventEvaluation, care_score
->>> events = [EventEvaluation(True, True, 0.9, coverage=0.869565, earliness=0.5, event_id=1),
-...           EventEvaluation(False, True, 0.8, event_id=3)]
+>>> from anomalykit.metrics.care import CareEventEvaluation, care_score
+>>> events = [CareEventEvaluation(True, True, 0.9, coverage=0.869565, earliness=0.5, event_id=1),
+...           CareEventEvaluation(False, True, 0.8, event_id=3)]
 >>> round(care_score(events).score, 6)
 0.705024
 """
@@ -39,18 +39,18 @@ from sklearn.metrics import accuracy_score, fbeta_score
 from ..errors import ConfigError
 
 __all__ = [
+    "care_coverage",
+    "care_criticality",
+    "care_earliness",
+    "care_earliness_weights",
+    "care_reliability",
+    "care_score",
+    "CareDetection",
+    "CareEventEvaluation",
     "CareResult",
     "CareWeights",
-    "Detection",
-    "EventEvaluation",
-    "care_score",
-    "coverage",
-    "criticality",
-    "earliness",
-    "earliness_weights",
+    "evaluate_care_event",
     "evaluate_care_sample",
-    "evaluate_event",
-    "reliability",
 ]
 
 CRITICALITY_CAP = 1000
@@ -60,7 +60,7 @@ DEFAULT_BETA = 0.5
 _EARLINESS_SCALE = 4
 
 
-class Detection(str, Enum):
+class CareDetection(str, Enum):
     """How an event counts as detected."""
 
     CRITICALITY = "criticality"
@@ -85,7 +85,7 @@ class CareWeights:
 
 
 @dataclass(frozen=True)
-class EventEvaluation:
+class CareEventEvaluation:
     """The per-event quantities the combined score needs (``coverage`` and ``earliness`` only for
     anomaly events)."""
 
@@ -99,7 +99,7 @@ class EventEvaluation:
 
     def __post_init__(self) -> None:
         if self.is_anomaly and (self.coverage is None or self.earliness is None):
-            raise ConfigError(f"EventEvaluation {self.event_id!r}: an anomaly event needs coverage and earliness")
+            raise ConfigError(f"CareEventEvaluation {self.event_id!r}: an anomaly event needs coverage and earliness")
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,10 @@ def _bool_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def criticality(predicted: Any, normal_index: Any, cap: int = CRITICALITY_CAP) -> np.ndarray:
+def care_criticality(predicted: Any, normal_index: Any, cap: int = CRITICALITY_CAP) -> np.ndarray:
     """The criticality counter over a prediction series (see the module docstring).
 
-    >>> criticality([1, 1, 0, 1, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1, 1, 1]).tolist()
+    >>> care_criticality([1, 1, 0, 1, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1, 1, 1]).tolist()
     [1, 2, 1, 1, 2, 3, 2, 1]
     """
     p = _bool_array(predicted, "predicted")
@@ -148,12 +148,12 @@ def criticality(predicted: Any, normal_index: Any, cap: int = CRITICALITY_CAP) -
     return out
 
 
-def earliness_weights(length: int, start_of_descend: tuple[int, int] = (1, 4)) -> np.ndarray:
+def care_earliness_weights(length: int, start_of_descend: tuple[int, int] = (1, 4)) -> np.ndarray:
     """Weights of the earliness score for a window of ``length`` steps: 1 up to the fraction
     ``start_of_descend`` of the window, then a line falling towards 0 at its end (computed on a
     grid 4 times finer and subsampled, as the reference does).
 
-    >>> earliness_weights(8).round(4).tolist()
+    >>> care_earliness_weights(8).round(4).tolist()
     [1.0, 1.0, 0.9892, 0.8172, 0.6452, 0.4731, 0.3011, 0.129]
     """
     if length < 1:
@@ -172,25 +172,25 @@ def earliness_weights(length: int, start_of_descend: tuple[int, int] = (1, 4)) -
     return weights[::scale] / scale
 
 
-def earliness(predicted_window: Any, start_of_descend: tuple[int, int] = (1, 4)) -> float:
+def care_earliness(predicted_window: Any, start_of_descend: tuple[int, int] = (1, 4)) -> float:
     """Weighted score of the predictions inside an anomaly window (earlier detections weigh more).
 
-    >>> round(earliness([1, 1, 0, 0, 0, 0, 0, 0]), 5)
+    >>> round(care_earliness([1, 1, 0, 0, 0, 0, 0, 0]), 5)
     0.37349
     """
     p = _bool_array(predicted_window, "predicted_window")
     if p.size == 0:
         raise ConfigError("earliness: the event window holds no prediction steps")
-    weights = earliness_weights(p.size, start_of_descend)
+    weights = care_earliness_weights(p.size, start_of_descend)
     return float(np.sum(weights * p) / np.sum(weights))
 
 
-def coverage(ground_truth: Any, predicted: Any, beta: float = DEFAULT_BETA) -> float:
+def care_coverage(ground_truth: Any, predicted: Any, beta: float = DEFAULT_BETA) -> float:
     """F-beta of the normal-status steps (already filtered); 0 when nothing is true or predicted."""
     return float(fbeta_score(_bool_array(ground_truth, "ground_truth"), _bool_array(predicted, "predicted"), beta=beta, zero_division=0.0))
 
 
-def reliability(is_anomaly: Sequence[bool], detected: Sequence[bool], beta: float = DEFAULT_BETA) -> float:
+def care_reliability(is_anomaly: Sequence[bool], detected: Sequence[bool], beta: float = DEFAULT_BETA) -> float:
     """Event-wise F-beta: "the event is an anomaly event" against "the event was detected"."""
     return float(fbeta_score(np.asarray(is_anomaly, bool), np.asarray(detected, bool), beta=beta, zero_division=0.0))
 
@@ -207,7 +207,7 @@ def _window(length: int, start: Any, end: Any, index: Any) -> np.ndarray:
     return (idx >= start) & (idx <= end)
 
 
-def evaluate_event(
+def evaluate_care_event(
     predicted: Any,
     normal_index: Any,
     *,
@@ -217,12 +217,12 @@ def evaluate_event(
     index: Any = None,
     ignore_normal_index: bool = False,
     coverage_beta: float = DEFAULT_BETA,
-    detection: Detection | str = Detection.CRITICALITY,
+    detection: CareDetection | str = CareDetection.CRITICALITY,
     criticality_threshold: int = DEFAULT_CRITICALITY_THRESHOLD,
     min_fraction: float = DEFAULT_MIN_FRACTION,
     start_of_descend: tuple[int, int] = (1, 4),
     event_id: Any = None,
-) -> EventEvaluation:
+) -> CareEventEvaluation:
     """Evaluate one event over its prediction data.
 
     ``predicted`` and ``normal_index`` are boolean per prediction step. The window is
@@ -234,7 +234,7 @@ def evaluate_event(
     n = np.ones_like(p) if ignore_normal_index else _bool_array(normal_index, "normal_index")
     if p.shape != n.shape:
         raise ConfigError(f"predicted and normal_index differ in length ({p.size} vs {n.size})")
-    detection = Detection(detection)
+    detection = CareDetection(detection)
     window = _window(p.size, event_start, event_end, index)
     truth = ~n
     if is_anomaly:
@@ -242,26 +242,26 @@ def evaluate_event(
             raise ConfigError(f"event {event_id!r}: the window [{event_start}, {event_end}] holds no prediction step")
         truth = truth | window
     accuracy = float(accuracy_score(truth[n], p[n])) if n.any() else float("nan")
-    counter = criticality(p, n)
+    counter = care_criticality(p, n)
     max_criticality = int(counter.max(initial=0))
-    if detection is Detection.CRITICALITY:
+    if detection is CareDetection.CRITICALITY:
         detected = max_criticality > criticality_threshold
     else:
         inside = p[window & n]
         detected = bool(inside.size) and float(inside.mean()) >= min_fraction
-    return EventEvaluation(
+    return CareEventEvaluation(
         is_anomaly=bool(is_anomaly),
         detected=bool(detected),
         accuracy=accuracy,
-        coverage=coverage(truth[n], p[n], coverage_beta) if is_anomaly else None,
-        earliness=earliness(p[window], start_of_descend) if is_anomaly else None,
+        coverage=care_coverage(truth[n], p[n], coverage_beta) if is_anomaly else None,
+        earliness=care_earliness(p[window], start_of_descend) if is_anomaly else None,
         max_criticality=max_criticality,
         event_id=event_id,
     )
 
 
 def care_score(
-    events: Iterable[EventEvaluation],
+    events: Iterable[CareEventEvaluation],
     *,
     event_selection: Iterable[Any] | None = None,
     reliability_beta: float = DEFAULT_BETA,
@@ -286,7 +286,7 @@ def care_score(
     cov = float(np.mean([e.coverage for e in anomalies])) if anomalies else float("nan")
     ear = float(np.mean([e.earliness for e in anomalies])) if anomalies else float("nan")
     acc = float(np.mean([e.accuracy for e in normals])) if normals else float("nan")
-    rel = reliability([e.is_anomaly for e in chosen], [e.detected for e in chosen], reliability_beta)
+    rel = care_reliability([e.is_anomaly for e in chosen], [e.detected for e in chosen], reliability_beta)
     common = dict(coverage=cov, accuracy=acc, earliness=ear, reliability=rel, n_events=len(chosen),
                   n_anomaly=len(anomalies), n_normal=len(normals), n_detected=n_detected)  # fmt: skip
     if n_detected == 0:
@@ -302,13 +302,13 @@ def care_score(
     return CareResult(score=float(score), rule="weighted", **common)
 
 
-def evaluate_care_sample(sample: Any, predicted: Any, *, ignore_normal_index: bool | None = None, **options: Any) -> EventEvaluation:
+def evaluate_care_sample(sample: Any, predicted: Any, *, ignore_normal_index: bool | None = None, **options: Any) -> CareEventEvaluation:
     """Evaluate predictions for a sample of the ``care`` loader (``part="all"`` or ``"prediction"``).
 
     ``predicted`` covers either every row of the sample or only its prediction rows. The
     normal-status mask, row ids and event window come from ``sample.meta``.
     ``ignore_normal_index`` defaults to True for Farm A, as in the reference evaluation.
-    Other options go to ``evaluate_event``.
+    Other options go to ``evaluate_care_event``.
     """
     meta = sample.meta
     if meta.get("part") == "train":
@@ -324,7 +324,7 @@ def evaluate_care_sample(sample: Any, predicted: Any, *, ignore_normal_index: bo
         )
     if ignore_normal_index is None:
         ignore_normal_index = meta.get("farm") == "A"
-    return evaluate_event(
+    return evaluate_care_event(
         p,
         np.asarray(meta["normal_mask"], bool)[is_prediction],
         event_start=meta["event_start_id"],
