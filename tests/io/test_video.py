@@ -146,3 +146,61 @@ def test_missing_file_is_file_not_found(tmp_path):
 def test_single_threaded_decoding_gives_the_same_frames(clip_file):
     np.testing.assert_array_equal(decode_frames(clip_file, 5, 30, threads=False), decode_frames(clip_file, 5, 30))
     assert video_io.VideoReader.forward_window > 0
+
+
+def _count_restarts(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = VideoReader._restart
+
+    def counting(self, start):
+        calls.append(start)
+        return original(self, start)
+
+    monkeypatch.setattr(VideoReader, "_restart", counting)
+    return calls
+
+
+def test_consecutive_clips_continue_decoding_without_reopening(tmp_path, monkeypatch):
+    video_io.close_cached_readers()
+    path = tmp_path / "clips.mp4"
+    write_video(path, _graded(40), gop=8)
+    full = decode_frames(path, reuse=False)
+    restarts = _count_restarts(monkeypatch)
+    for start in range(0, 40, 8):
+        np.testing.assert_array_equal(decode_frames(path, start, start + 8), full[start:start + 8])
+    assert restarts == [0], "clip after clip must reuse the open decoder"
+    np.testing.assert_array_equal(decode_frames(path, 1, 3), full[1:3])
+    assert len(restarts) == 2  # going back seeks
+    # a rewritten file is reopened, not served from the stale decoder
+    write_video(path, _graded(40)[::-1].copy(), gop=8)
+    assert _indices(decode_frames(path, 0, 4)) == [39, 38, 37, 36]
+    video_io.close_cached_readers()
+
+
+def test_cached_decoding_is_safe_across_threads(clip_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    full = decode_frames(clip_file, reuse=False)
+    ranges = [(s, s + 6) for s in range(0, 34, 3)] * 3
+
+    def read(bounds):
+        start, stop = bounds
+        return np.array_equal(decode_frames(clip_file, start, stop), full[start:stop])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(read, ranges))
+
+
+def _child_decode(path: str) -> list[int]:
+    return _indices(decode_frames(path, 10, 14))
+
+
+def test_cached_readers_survive_fork(clip_file):
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("fork is not available on this platform")
+    decode_frames(clip_file, 0, 4)  # leaves a reader (with decoder threads) in the cache
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_child_decode, (str(clip_file),)).get(timeout=60) == [10, 11, 12, 13]
+    assert _indices(decode_frames(clip_file, 4, 6)) == [4, 5]

@@ -14,6 +14,9 @@ whether it is decoded from the beginning or after a seek.
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,10 @@ import numpy as np
 
 from ..errors import MalformedFileError
 
-__all__ = ["VideoInfo", "VideoReader", "decode_frames", "iter_clips", "probe_video"]
+__all__ = [
+    "VideoInfo", "VideoReader", "close_cached_readers", "decode_frames", "h264_available", "iter_clips",
+    "probe_video", "write_video",
+]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class VideoReader:
     """
 
     #: decode forward instead of seeking when the wanted frame is at most this many frames ahead
+    #: (or at most one keyframe interval, as observed while decoding, when that is longer)
     forward_window: int = 32
 
     def __init__(self, path: str | Path, *, threads: bool = True) -> None:
@@ -118,6 +125,8 @@ class VideoReader:
         self._pending: tuple[int, Any] | None = None
         self._next_index = 0
         self._seeked_to = 0
+        self._last_keyframe: int | None = None
+        self._keyframe_interval = 0
         self.height = int(self._stream.codec_context.height)
         self.width = int(self._stream.codec_context.width)
 
@@ -144,6 +153,7 @@ class VideoReader:
         """Position the decoder so that the next frame it yields is at or before ``start``."""
         self._pending = None
         self._seeked_to = start if self._ticks_per_frame is not None else 0
+        self._last_keyframe = None
         if start > 0 and self._ticks_per_frame is not None:
             target = (self._first_pts or 0) + int(math.floor(start * self._ticks_per_frame))
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
@@ -164,6 +174,10 @@ class VideoReader:
             return None
         index = self._index_of(frame, max(self._next_index, 0))
         self._next_index = index + 1
+        if frame.key_frame:
+            if self._last_keyframe is not None and index > self._last_keyframe:
+                self._keyframe_interval = max(self._keyframe_interval, index - self._last_keyframe)
+            self._last_keyframe = index
         return index, frame
 
     def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -181,7 +195,7 @@ class VideoReader:
 
     def _read(self, start: int, stop: int | None) -> np.ndarray:
         ahead = start - self._next_index
-        if self._frames is None or ahead < 0 or ahead > self.forward_window:
+        if self._frames is None or ahead < 0 or ahead > max(self.forward_window, self._keyframe_interval):
             self._restart(start)
         out: list[np.ndarray] = []
         first = True
@@ -236,17 +250,115 @@ class VideoReader:
             clip_start += stride
 
 
-def decode_frames(path: str | Path, start: int = 0, stop: int | None = None, *, threads: bool = True) -> np.ndarray:
+class _ReaderCache:
+    """A few open ``VideoReader``s per process, so that consecutive range reads of one file
+    (clip after clip) continue decoding instead of reopening and seeking.
+
+    Entries are keyed by path and checked against the file's size and modification time; a
+    reader busy in another thread is not shared; everything is closed before ``fork`` (a
+    decoder's threads do not survive it).
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, bool], tuple[tuple[int, int], VideoReader, threading.Lock]] = OrderedDict()
+
+    def checkout(self, path: str, threads: bool) -> tuple[VideoReader, threading.Lock | None]:
+        stat = os.stat(path)
+        signature = (stat.st_size, stat.st_mtime_ns)
+        key = (os.path.abspath(path), threads)
+        stale = None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                if entry[0] == signature and entry[2].acquire(blocking=False):
+                    self._entries.move_to_end(key)
+                    return entry[1], entry[2]
+                if entry[0] != signature:
+                    stale = self._entries.pop(key)
+        if stale is not None:
+            _close_quietly(stale)
+        reader = VideoReader(path, threads=threads)
+        lock = threading.Lock()
+        lock.acquire()
+        evicted = []
+        with self._lock:
+            if key in self._entries:  # another thread cached one meanwhile: use ours once
+                return reader, None
+            self._entries[key] = (signature, reader, lock)
+            while len(self._entries) > self.size:
+                evicted.append(self._entries.popitem(last=False)[1])
+        for entry in evicted:
+            _close_quietly(entry)
+        return reader, lock
+
+    def discard(self, reader: VideoReader) -> None:
+        with self._lock:
+            for key, entry in list(self._entries.items()):
+                if entry[1] is reader:
+                    del self._entries[key]
+        reader.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for entry in entries:
+            _close_quietly(entry)
+
+
+def _close_quietly(entry: tuple[Any, VideoReader, threading.Lock]) -> None:
+    _signature, reader, lock = entry
+    # a reader busy in another thread is no longer cached; garbage collection closes it
+    if lock.acquire(blocking=False):
+        try:
+            reader.close()
+        finally:
+            lock.release()
+
+
+_READERS = _ReaderCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_READERS.clear)
+
+
+def close_cached_readers() -> None:
+    """Close the video files ``decode_frames`` keeps open for consecutive reads."""
+    _READERS.clear()
+
+
+def decode_frames(
+    path: str | Path, start: int = 0, stop: int | None = None, *, threads: bool = True, reuse: bool = True
+) -> np.ndarray:
     """Decode frames ``[start, stop)`` of a video file as T x H x W x 3 uint8.
 
     Seeks to the keyframe at or before ``start``, decodes from there, and converts to RGB only
     the frames it returns. ``stop=None`` reads to the end; a ``stop`` past the end gives fewer
-    frames. A file that will not decode raises ``MalformedFileError`` naming it.
+    frames. With ``reuse`` (default) the file stays open in a small per-process cache, so that a
+    following read at or just after ``stop`` continues decoding without a seek (clip after clip);
+    ``close_cached_readers()`` closes them. A file that will not decode raises
+    ``MalformedFileError`` naming it.
     """
     if start < 0 or (stop is not None and stop < start):
         raise ValueError(f"decode_frames: invalid frame range [{start}, {stop}) for {path}")
-    with VideoReader(path, threads=threads) as reader:
+    if not reuse:
+        with VideoReader(path, threads=threads) as reader:
+            return reader.frames(start, stop)
+    try:
+        reader, lock = _READERS.checkout(str(path), threads)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"video file not found: {path}") from exc
+    if lock is None:
+        with reader:
+            return reader.frames(start, stop)
+    try:
         return reader.frames(start, stop)
+    except BaseException:
+        _READERS.discard(reader)  # its decoder state is unknown after an error
+        raise
+    finally:
+        lock.release()
 
 
 def iter_clips(
