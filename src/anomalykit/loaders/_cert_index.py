@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetNotFoundError, MalformedFileError
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 KNOWN_RELEASES = ("r4.2", "r5.2", "r6.2")
 ACTIVITY_TYPES = ("logon", "device", "http", "email", "file")
 DATE_FORMAT = "%m/%d/%Y %H:%M:%S"
@@ -90,7 +90,8 @@ EVENT_SCHEMA = pa.schema(
      pa.field("file_tree", pa.string()), pa.field("content", pa.string())]
 )
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
-STORED_SCHEMA = EVENT_SCHEMA.append(pa.field("day", pa.int32())).append(pa.field("malicious", pa.bool_()))
+#: rows while indexing: the events plus their day and label
+PENDING_SCHEMA = EVENT_SCHEMA.append(pa.field("day", pa.int32())).append(pa.field("malicious", pa.bool_()))
 
 _ID_PATTERN = re.compile(rb"\{[^}\r\n]*\}")
 _BLOCK_SIZE = 8 << 20
@@ -463,7 +464,7 @@ class _Stream:
         millis = dates.cast(pa.int64()).to_numpy(zero_copy_only=False)
         columns.append(pa.array((millis // (1000 * SECONDS_PER_DAY)).astype(np.int32)))
         columns.append(self._malicious_mask(batch))
-        return pa.Table.from_arrays(columns, schema=STORED_SCHEMA)
+        return pa.Table.from_arrays(columns, schema=PENDING_SCHEMA)
 
     def _report_bad_rows(self, batch: pa.RecordBatch, dates: pa.Array, bad: pa.Array) -> None:
         positions = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
@@ -658,17 +659,30 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
     sessions = _Sessions()
     ranges: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "day", "batch", "start", "count", "malicious")}
     malicious_rows: list[pa.Table] = []
-    writer = paipc.new_file(str(work / "events.arrow"), STORED_SCHEMA)
-    batch_number = 0
+    writer = paipc.new_file(str(work / "events.arrow"), EVENT_SCHEMA)
+    flags_file = open(work / "malicious.u8", "wb")  # one byte per stored row: the per-event label
+    batch_starts: list[int] = []
+    batch_number = rows_written = 0
 
     def flush(chunk: pa.Table) -> None:
-        nonlocal batch_number
+        nonlocal batch_number, rows_written
         if chunk.num_rows == 0:
             return
-        chunk = chunk.sort_by([("day", "ascending"), ("user", "ascending"), ("date", "ascending")]).combine_chunks()
-        for record_batch in chunk.to_batches():
+        chunk = chunk.combine_chunks()  # a take on one contiguous chunk is much faster than on many
+        order = pc.sort_indices(chunk.select(["day", "user", "date"]),
+                                [("day", "ascending"), ("user", "ascending"), ("date", "ascending")])
+        chunk = chunk.take(order)
+        days = chunk.column("day").to_numpy()
+        flags = chunk.column("malicious").to_numpy(zero_copy_only=False)
+        events = chunk.select(list(EVENT_COLUMNS)).combine_chunks()
+        for record_batch in events.to_batches():
+            n = record_batch.num_rows
             writer.write_batch(record_batch)
-            _record_ranges(record_batch, batch_number, ranges)
+            _record_ranges(record_batch.column("user"), days[:n], flags[:n], batch_number, ranges)
+            flags_file.write(flags[:n].astype(np.uint8).tobytes())
+            days, flags = days[n:], flags[n:]
+            batch_starts.append(rows_written)
+            rows_written += n
             batch_number += 1
         logons = chunk.filter(pc.equal(chunk.column("type"), "logon"))
         if logons.num_rows:
@@ -709,6 +723,8 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
                 bar.update(task, completed=sum(s.position for s in streams))
         finally:
             writer.close()
+            flags_file.close()
+    np.save(work / "batch_starts.npy", np.asarray(batch_starts + [rows_written], np.int64))
 
     unmatched = []
     if answers:
@@ -734,18 +750,17 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
     }
 
 
-def _record_ranges(batch: pa.RecordBatch, number: int, ranges: dict[str, list[np.ndarray]]) -> None:
+def _record_ranges(users: pa.Array, days: np.ndarray, flags: np.ndarray, number: int,
+                   ranges: dict[str, list[np.ndarray]]) -> None:
     """Append one (user, day, batch, start, count, malicious) row per run of equal (day, user)."""
-    users = batch.column("user")
-    days = batch.column("day").to_numpy()
-    n = batch.num_rows
+    n = len(users)
     change = np.ones(n, bool)
     if n > 1:
         same_user = pc.equal(users.slice(1), users.slice(0, n - 1)).to_numpy(zero_copy_only=False)
         change[1:] = ~(same_user & (days[1:] == days[:-1]))
     starts = np.flatnonzero(change)
     counts = np.diff(np.append(starts, n))
-    malicious = batch.column("malicious").to_numpy(zero_copy_only=False).astype(np.int64)
+    malicious = flags.astype(np.int64)
     ranges["user"].append(users.take(pa.array(starts)).to_numpy(zero_copy_only=False))
     ranges["day"].append(days[starts])
     ranges["batch"].append(np.full(len(starts), number, np.int64))
@@ -790,20 +805,34 @@ def _write_userdays(path: Path, ranges: dict[str, list[np.ndarray]]) -> None:
 
 
 class EventStore:
-    """Reads row ranges of ``events.arrow``; keeps the last few decoded batches (one per day)."""
+    """Reads row ranges of ``events.arrow`` and their labels from ``malicious.u8``.
 
-    def __init__(self, path: Path, cached_batches: int = 3) -> None:
-        self.path = path
+    With ``memory_map`` (the default) batches are zero-copy views of the mapped file, paged in
+    by the OS when used; otherwise each batch is read into memory and the last few are kept.
+    """
+
+    def __init__(self, folder: Path, cached_batches: int = 3, memory_map: bool = True) -> None:
+        self.folder = folder
         self.cached_batches = cached_batches
+        self.memory_map = memory_map
         self._pid: int | None = None
         self._reader: paipc.RecordBatchFileReader | None = None
+        self._flags: np.ndarray | None = None
+        self._starts = np.load(folder / "batch_starts.npy")
         self._cache: OrderedDict[int, pa.RecordBatch] = OrderedDict()
 
+    def _open(self) -> None:
+        path = str(self.folder / "events.arrow")
+        source = pa.memory_map(path) if self.memory_map else pa.OSFile(path)
+        self._reader = paipc.open_file(source)
+        size = (self.folder / "malicious.u8").stat().st_size
+        self._flags = np.memmap(self.folder / "malicious.u8", np.uint8, "r") if size else np.zeros(0, np.uint8)
+        self._cache.clear()
+        self._pid = os.getpid()
+
     def _batch(self, number: int) -> pa.RecordBatch:
-        if self._pid != os.getpid():  # reopen after a fork (data-loader workers)
-            self._reader = paipc.open_file(pa.OSFile(str(self.path)))
-            self._cache.clear()
-            self._pid = os.getpid()
+        if self._pid != os.getpid():  # (re)open in each process: data-loader workers fork
+            self._open()
         batch = self._cache.get(number)
         if batch is None:
             batch = self._reader.get_batch(number)  # type: ignore[union-attr]
@@ -814,15 +843,22 @@ class EventStore:
             self._cache.move_to_end(number)
         return batch
 
-    def rows(self, ranges: list[int]) -> pa.Table:
-        """The stored rows named by ``[batch, start, count, ...]``, in date order."""
-        pieces = [self._batch(ranges[i]).slice(ranges[i + 1], ranges[i + 2]) for i in range(0, len(ranges), 3)]
+    def rows(self, ranges: list[int]) -> tuple[pa.Table, np.ndarray]:
+        """Events named by ``[batch, start, count, ...]`` in date order, and their labels."""
+        pieces, labels = [], []
+        for i in range(0, len(ranges), 3):
+            number, start, count = ranges[i], ranges[i + 1], ranges[i + 2]
+            pieces.append(self._batch(number).slice(start, count))
+            first = int(self._starts[number]) + start
+            labels.append(self._flags[first:first + count])  # type: ignore[index]
         if not pieces:
-            return STORED_SCHEMA.empty_table()
-        table = pa.Table.from_batches(pieces, schema=STORED_SCHEMA)
+            return EVENT_SCHEMA.empty_table(), np.zeros(0, np.uint8)
+        table = pa.Table.from_batches(pieces, schema=EVENT_SCHEMA)
+        target = np.array(labels[0]) if len(labels) == 1 else np.concatenate(labels)
         if len(pieces) > 1:
-            table = table.sort_by([("date", "ascending")])
-        return table
+            order = pc.sort_indices(table, [("date", "ascending")])
+            table, target = table.take(order), target[order.to_numpy()]
+        return table, target
 
 
 def read_csv_dicts(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

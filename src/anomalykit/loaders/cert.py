@@ -85,6 +85,8 @@ class CertLoader(DatasetLoader):
       ``$XDG_CACHE_HOME/anomalykit/cert/``).
     * ``train_until``: an ISO date; samples ending before it get ``split="train"``, the rest
       ``"test"`` (default None: every sample is ``"test"``).
+    * ``memory_map``: read the index through a memory map (default True: payloads are zero-copy
+      views, paged in when used); False reads each day's batch into memory instead.
     * ``progress``: show a progress bar while indexing large files.
 
     Design, for real-size data (r4.2's ``http.csv`` is 14.5 GB, r6.2's holds 117 M rows):
@@ -117,7 +119,7 @@ class CertLoader(DatasetLoader):
 
     modality = Modality.EVENTLOG
     options = {"release": None, "unit": "day", "answers": None, "cache_dir": None, "train_until": None,
-               "progress": True}
+               "memory_map": True, "progress": True}
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -147,6 +149,7 @@ class CertLoader(DatasetLoader):
         self._index: IndexInfo | None = None
         self._store: EventStore | None = None
         self._people_cache: dict[str, Any] | None = None
+        self._persons: dict[str, dict[str, Any]] = {}
 
     # -- locating things ---------------------------------------------------------------------
     def _resolve_release(self) -> Path:
@@ -264,7 +267,7 @@ class CertLoader(DatasetLoader):
                           f"{self.skipped[0][0]}: {self.skipped[0][1]}; see loader.skipped", stacklevel=3)
         self._index = info
         cached = 8 if self.unit is Unit.WEEK else 3
-        self._store = EventStore(folder / "events.arrow", cached_batches=cached)
+        self._store = EventStore(folder, cached_batches=cached, memory_map=self.memory_map)
         return info
 
     # -- manifest ----------------------------------------------------------------------------
@@ -364,16 +367,16 @@ class CertLoader(DatasetLoader):
     def read(self, row: dict[str, Any]) -> Sample:
         if self._store is None:
             self.index()
-        table = self._store.rows(row["ranges"])  # type: ignore[union-attr]
+        events, target = self._store.rows(row["ranges"])  # type: ignore[union-attr]
         if self.unit is Unit.SESSION:
             start = pa.scalar(row["start"], pa.timestamp("ms"))
             end = pa.scalar(row["end"], pa.timestamp("ms"))
-            keep = pc.and_(pc.equal(table.column("pc"), row["pc"]),
-                           pc.and_(pc.greater_equal(table.column("date"), start), pc.less_equal(table.column("date"), end)))
-            table = table.filter(keep)
-        events = table.select(list(EVENT_COLUMNS))
-        has_answers = self.answers_table is not None
-        target = table.column("malicious").to_numpy().astype(np.uint8) if has_answers else None
+            dates = events.column("date")
+            keep = pc.and_(pc.equal(events.column("pc"), row["pc"]),
+                           pc.and_(pc.greater_equal(dates, start), pc.less_equal(dates, end)))
+            events, target = events.filter(keep), target[keep.to_numpy(zero_copy_only=False)]
+        if self._answers is None:
+            target = None
         n_malicious = int(target.sum()) if target is not None else None
         return Sample(
             key=row["key"],
@@ -388,31 +391,42 @@ class CertLoader(DatasetLoader):
         )
 
     def _meta(self, row: dict[str, Any], n_events: int, n_malicious: int | None) -> dict[str, Any]:
-        user = row["user"]
-        people = self._people()
+        person = self._person(row["user"])
         month = row["start"].strftime("%Y-%m")
-        history = people["ldap"].get(user, [])
         employee = None
-        for snapshot_month, attributes in history:
+        for snapshot_month, attributes in person["history"]:
             if employee is None or snapshot_month <= month:
                 employee = attributes
-        months = people["months"].get(user)
-        answers = self.answers_table
-        insider = answers.insiders.get(user) if answers else None
         return {
             "release": self.release,
             "unit": self.unit.value,
-            "user": user,
+            "user": row["user"],
             "pc": row.get("pc"),
             "start": row["start"].isoformat(),
             "end": row["end"].isoformat(),
             "n_events": n_events,
             "n_malicious": n_malicious,
             "ldap": employee,
-            "ldap_months": list(months) if months else None,
-            "psychometric": people["psychometric"].get(user),
-            "insider": insider.as_meta() if insider else None,
+            "ldap_months": person["months"],
+            "psychometric": person["psychometric"],
+            "insider": person["insider"],
         }
+
+    def _person(self, user: str) -> dict[str, Any]:
+        """What does not change between a user's samples (kept per user)."""
+        person = self._persons.get(user)
+        if person is None:
+            people = self._people()
+            months = people["months"].get(user)
+            insider = self._answers.insiders.get(user) if self._answers else None
+            person = {
+                "history": people["ldap"].get(user, []),
+                "months": list(months) if months else None,
+                "psychometric": people["psychometric"].get(user),
+                "insider": insider.as_meta() if insider else None,
+            }
+            self._persons[user] = person
+        return person
 
     def _people(self) -> dict[str, Any]:
         """LDAP history (one entry per change) and psychometric scores of every user."""

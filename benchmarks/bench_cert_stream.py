@@ -1,0 +1,211 @@
+"""CERT user-day samples from a large ``http.csv``: anomalykit's streamed index vs ``pandas.read_csv``.
+
+Writes a CERT r4.2-layout release under a temporary folder (``http.csv`` of each requested size,
+about 86 http events per user-day as in r4.2, one Logon/Logoff per user-day, a few device,
+email and file rows, LDAP, psychometric and an answers package with one insider), then
+measures, each in a fresh child process:
+
+* ``pandas.read_csv(http.csv)`` (the peer: parsing the file into memory, default engine);
+* ``pandas`` read plus ``groupby(user, day)``: the same file split into user-day frames;
+* anomalykit, first load: building the index (streamed) and producing every user-day sample;
+* anomalykit, cached: producing every user-day sample from the index built before.
+
+Each line gives events per second and the child's peak resident memory (``ru_maxrss``, which
+includes the interpreter and imported libraries). Ratios are against ``pandas.read_csv``.
+The data is deleted at the end (``--keep`` keeps it).
+
+    python benchmarks/bench_cert_stream.py --sizes-gb 0.5 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+EVENTS_PER_USER_DAY = 86  # r4.2: 28.4 M http rows over 1,000 users and about 330 working days
+FIRST_DAY = datetime(2010, 1, 4)
+_WORDS = [f"{w}{i}" for i, w in enumerate(
+    "remain representatives spy bait covert middle systems july during difficulty overall project report budget "
+    "quarter meeting network security leak upload career resume salary interview".split() * 20)]
+
+
+def _clock_strings() -> list[str]:
+    return [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+
+
+def write_release(root: Path, http_bytes: int, n_users: int, seed: int = 0) -> dict[str, int]:
+    """Write the release; returns row counts per file."""
+    rng = np.random.default_rng(seed)
+    release = root / "r4.2"
+    (release / "LDAP").mkdir(parents=True, exist_ok=True)
+    users = [f"{chr(65 + i % 26)}{chr(65 + (i // 26) % 26)}{chr(65 + (i // 676) % 26)}{i:04d}" for i in range(n_users)]
+    pcs = [f"PC-{i:04d}" for i in range(n_users)]
+    contents = [" ".join(rng.choice(_WORDS, int(rng.integers(40, 70)))) for _ in range(2048)]
+    urls = [f"http://{rng.choice(['msn.com', 'yahoo.com', 'cnn.com', 'wikipedia.org'])}/{w}/{k}.htm"
+            for k, w in enumerate(rng.choice(_WORDS, 1024))]
+    clock = _clock_strings()
+    counts = {"http": 0, "logon": 0}
+    written = 0
+    day = 0
+    event_id = 0
+    insider = users[0]
+    malicious: list[str] = []
+    with open(release / "http.csv", "w", newline="\n") as http, open(release / "logon.csv", "w", newline="\n") as logon:
+        http.write("id,date,user,pc,url,content\n")
+        logon.write("id,date,user,pc,activity\n")
+        while written < http_bytes:
+            date = (FIRST_DAY + timedelta(days=day)).strftime("%m/%d/%Y")
+            n = n_users * EVENTS_PER_USER_DAY
+            seconds = np.sort(rng.integers(7 * 3600, 18 * 3600, n))
+            who = rng.integers(0, n_users, n)
+            content = rng.integers(0, len(contents), n)
+            url = rng.integers(0, len(urls), n)
+            lines = [
+                f"{{H{(event_id + i) % 10}T{(event_id + i) // 10 % 10}-P{event_id + i:08d}QQ-{i % 10000:04d}HTTP}},"
+                f"{date} {clock[s]},{users[u]},{pcs[u]},{urls[r]},{contents[c]}\n"
+                for i, (s, u, c, r) in enumerate(zip(seconds.tolist(), who.tolist(), content.tolist(), url.tolist()))
+            ]
+            if day == 1:
+                first = next(i for i, u in enumerate(who.tolist()) if u == 0)
+                malicious.append("http," + lines[first].rstrip("\n"))
+            block = "".join(lines)
+            http.write(block)
+            written += len(block)
+            counts["http"] += n
+            event_id += n
+            sessions = []
+            for u in range(n_users):
+                sessions.append((6 * 3600 + u % 3600, u, "Logon"))
+                sessions.append((19 * 3600 + u % 3600, u, "Logoff"))
+            sessions.sort()
+            logon.write("".join(f"{{L{k % 10}G{k // 10 % 10}-N{event_id + k:08d}ON-{k % 10000:04d}LOGN}},"
+                                f"{date} {clock[s]},{users[u]},{pcs[u]},{a}\n" for k, (s, u, a) in enumerate(sessions)))
+            event_id += len(sessions)
+            counts["logon"] += len(sessions)
+            day += 1
+    start = FIRST_DAY.strftime("%m/%d/%Y")
+    (release / "device.csv").write_text(f"id,date,user,pc,activity\n{{D1V1-C0NN00EC-0001DEVC}},{start} 08:00:00,"
+                                        f"{insider},{pcs[0]},Connect\n")
+    (release / "email.csv").write_text("id,date,user,pc,to,cc,bcc,from,size,attachments,content\n"
+                                       f"{{E1M1-A0LL00EM-0001MAIL}},{start} 09:00:00,{users[1]},{pcs[1]},"
+                                       f"a.b.c@dtaa.com,,,d.e.f@dtaa.com,1200,0,hello there\n")
+    (release / "file.csv").write_text(f"id,date,user,pc,filename,content\n{{F1L1-E0FI00LE-0001FILE}},"
+                                      f"{start} 10:00:00,{users[2]},{pcs[2]},R:\\A.doc,D0-CF-11-E0 words\n")
+    (release / "psychometric.csv").write_text("employee_name,user_id,O,C,E,A,N\n" + "".join(
+        f"Name {u},{u},{10 + i % 40},{20 + i % 30},{30 + i % 20},{40 - i % 20},{15 + i % 25}\n" for i, u in enumerate(users)))
+    (release / "LDAP" / "2010-01.csv").write_text(
+        "employee_name,user_id,email,role,business_unit,functional_unit,department,team,supervisor\n" + "".join(
+            f"Name {u},{u},{u}@dtaa.com,Salesman,1,5 - SalesAndMarketing,2 - Sales,3 - RegionalSales,Name {users[0]}\n"
+            for u in users))
+    answers = root / "answers" / "r4.2-1"
+    answers.mkdir(parents=True, exist_ok=True)
+    (answers / f"r4.2-1-{insider}.csv").write_text("\n".join(malicious) + "\n")
+    (root / "answers" / "insiders.csv").write_text(
+        f"dataset,scenario,details,user,start,end\n4.2,1,r4.2-1-{insider}.csv,{insider},"
+        f"{start} 00:00:00,{start} 23:59:59\n")
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# measurements, each run in a fresh child process
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_pandas(root: str, queue) -> None:
+    import pandas as pd
+
+    start = time.perf_counter()
+    frame = pd.read_csv(Path(root) / "r4.2" / "http.csv")
+    queue.put((len(frame), time.perf_counter() - start, _peak_mb(), len(frame)))
+
+
+def _run_pandas_groupby(root: str, queue) -> None:
+    import pandas as pd
+
+    start = time.perf_counter()
+    frame = pd.read_csv(Path(root) / "r4.2" / "http.csv")
+    frame["day"] = pd.to_datetime(frame["date"], format="%m/%d/%Y %H:%M:%S").dt.floor("D")
+    events = groups = 0
+    for _, group in frame.groupby(["day", "user"], sort=True):
+        events += len(group)
+        groups += 1
+    queue.put((events, time.perf_counter() - start, _peak_mb(), groups))
+
+
+def _run_anomalykit(root: str, queue) -> None:
+    import anomalykit
+
+    start = time.perf_counter()
+    dataset = anomalykit.load("cert", root, progress=False)
+    events = samples = malicious = 0
+    for sample in dataset:
+        events += len(sample.data)
+        malicious += int(sample.target.sum())
+        samples += 1
+    queue.put((events, time.perf_counter() - start, _peak_mb(), samples))
+
+
+def measure(target, root: Path) -> tuple[int, float, float, int]:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(str(root), queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    if process.exitcode:
+        raise RuntimeError(f"{target.__name__} failed with exit code {process.exitcode}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.5, 2.0], help="http.csv sizes to build")
+    parser.add_argument("--users", type=int, default=1000, help="users in the release (r4.2 has 1,000)")
+    parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the release is written")
+    parser.add_argument("--keep", action="store_true", help="keep the written data")
+    parser.add_argument("--skip-groupby", action="store_true", help="skip the pandas groupby peer")
+    args = parser.parse_args(argv)
+
+    base = Path(tempfile.mkdtemp(prefix="anomalykit-bench-cert-", dir=args.workdir))
+    print(f"{'http.csv':>9} {'method':<34} {'events':>10} {'seconds':>8} {'events/s':>11} {'peak MB':>8} {'vs pandas':>9}")
+    try:
+        for size in args.sizes_gb:
+            root = base / f"{size:g}GB"
+            counts = write_release(root, int(size * (1 << 30)), args.users)
+            actual = (root / "r4.2" / "http.csv").stat().st_size / (1 << 30)
+            runs = [("pandas.read_csv", _run_pandas)]
+            if not args.skip_groupby:
+                runs.append(("pandas read + groupby(day, user)", _run_pandas_groupby))
+            runs += [("anomalykit first load (index)", _run_anomalykit), ("anomalykit cached index", _run_anomalykit)]
+            reference = None
+            for name, target in runs:
+                events, seconds, peak, units = measure(target, root)
+                rate = events / seconds
+                reference = reference or rate
+                print(f"{actual:8.2f}G {name:<34} {events:>10,} {seconds:>8.2f} {rate:>11,.0f} {peak:>8.0f} "
+                      f"{rate / reference:>8.2f}x", flush=True)
+            print(f"{'':9} ({counts['http']:,} http rows, {counts['logon']:,} logon rows; "
+                  f"{units:,} user-day samples)", flush=True)
+            if not args.keep:
+                shutil.rmtree(root)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
