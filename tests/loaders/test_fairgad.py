@@ -162,6 +162,11 @@ def test_corrupt_file_and_lenient_mode(fairgad, tmp_path):
     with pytest.warns(UserWarning, match="skipped reddit.pt"):
         ds = anomalykit.load("fairgad", tmp_path, strict=False)
     assert ds.keys == ["twitter"] and ds.loader.skipped[0][0] == "reddit.pt"
+    report = ds.loader.verify()
+    assert report.malformed and report.malformed[0].startswith("reddit.pt: ")
+    assert report.counts == {"twitter/nodes": 80, "twitter/edges": fairgad.expected["graphs"]["twitter"]["edges"]}
+    assert report.count_mismatches == ["twitter: 80 nodes, expected 47712", f"twitter: {report.counts['twitter/edges']} edges, expected 468697"]
+    assert not report.missing
 
 
 def test_plain_dict_of_tensors_is_accepted(tmp_path):

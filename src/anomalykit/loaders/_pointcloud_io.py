@@ -83,8 +83,10 @@ def read_pcd_header(path: str | Path) -> PcdHeader:
     """
     path = Path(path)
     with open(path, "rb") as handle:
-        head = handle.read(_MAX_HEADER_BYTES)
         file_size = os.fstat(handle.fileno()).st_size
+        head = handle.read(4096)
+        if b"DATA" not in head and file_size > len(head):
+            head += handle.read(_MAX_HEADER_BYTES - len(head))
     values: dict[str, tuple[list[str], int]] = {}
     offset = 0
     line_no = 0
