@@ -95,6 +95,24 @@ def test_root_with_good_in_its_path_and_nested_top_folder(tmp_path):
     assert ds.counts() == {"test/anomalous": 2, "test/normal": 2, "train/normal": 3}
 
 
+def test_macos_archive_leftovers_are_ignored(tmp_path):
+    built = fresh(tmp_path, categories=("car",))
+    shadow = built.root / "__MACOSX" / "car" / "test"
+    shadow.mkdir(parents=True)
+    (shadow / "._14_good.pcd").write_bytes(b"\x00\x05\x16\x07")
+    (built.root / "car/test/._14_good.pcd").write_bytes(b"\x00\x05\x16\x07")
+    ds = anomalykit.load("real3d_ad", built.root)
+    assert len(ds) == built.expected["total"]
+    assert all(not k.startswith("__MACOSX") and "/._" not in k for k in ds.keys)
+
+
+def test_verify_compares_with_the_card(real3d):
+    report = anomalykit.load("real3d_ad", real3d.root).loader.verify()
+    assert not report.missing and not report.malformed
+    assert report.counts["airplane/train"] == 3
+    assert "airplane: found {'train': 3, 'test/good': 2, 'test/defect': 2}" in report.count_mismatches[0]
+
+
 def test_template_in_test_folder_is_left_out_and_reported(tmp_path):
     built = fresh(tmp_path, categories=("duck",))
     shutil.copy(built.root / "duck/train/3_template.pcd", built.root / "duck/test/3_template.pcd")

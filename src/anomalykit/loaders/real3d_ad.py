@@ -87,12 +87,12 @@ class PointCloudADLoader(DatasetLoader):
         for name in cls.root_candidates:
             if cls._holds_categories(root / name):
                 return root / name
-        children = sorted(p for p in root.iterdir() if p.is_dir())
+        children = _subfolders(root)
         for child in children:
             if cls._holds_categories(child):
                 return child
         for child in children:
-            for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
+            for grandchild in _subfolders(child):
                 if cls._holds_categories(grandchild):
                     return grandchild
         return root
@@ -101,19 +101,21 @@ class PointCloudADLoader(DatasetLoader):
     def _holds_categories(cls, folder: Path) -> bool:
         if not folder.is_dir():
             return False
-        return any(cls.is_category_dir(p) for p in folder.iterdir() if p.is_dir())
+        return any(cls.is_category_dir(p) for p in _subfolders(folder))
 
     def category_dirs(self) -> dict[str, Path]:
         """Category name -> folder, for category folders at the root and one level below it
         (Anomaly-ShapeNet v2 keeps its newer classes in a ``new`` folder)."""
         found: dict[str, Path] = {}
-        for child in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        children = _subfolders(self.root)
+        for child in children:
             if self.is_category_dir(child):
-                found.setdefault(child.name, child)
-                continue
-            for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
-                if self.is_category_dir(grandchild):
-                    found.setdefault(grandchild.name, grandchild)
+                found[child.name] = child
+        for child in children:
+            if not self.is_category_dir(child):
+                for grandchild in _subfolders(child):
+                    if self.is_category_dir(grandchild):
+                        found.setdefault(grandchild.name, grandchild)
         return found
 
     def validate_options(self) -> None:
@@ -170,7 +172,7 @@ class PointCloudADLoader(DatasetLoader):
     def _pcd_files(self, folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
-        files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".pcd"]
+        files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".pcd" and not _hidden(p)]
         return sorted(files, key=lambda p: natural_key(p.name))
 
     def scan_category(self, category: str, category_dir: Path) -> list[dict[str, Any]]:
@@ -315,6 +317,15 @@ class PointCloudADLoader(DatasetLoader):
                 except MalformedFileError as exc:
                     report.malformed.append(str(exc))
         return report
+
+
+def _hidden(path: Path) -> bool:
+    """Entries that archive tools add beside the data (``__MACOSX``, ``._name`` AppleDouble files)."""
+    return path.name.startswith((".", "__MACOSX"))
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
 
 
 def _count_groups(rows: list[dict[str, Any]]) -> dict[str, int]:
