@@ -253,3 +253,11 @@ def test_bad_label_in_xlsx_names_the_sheet_row(tmp_path):
         _load(built, files="Attack_v0")
     with pytest.warns(UserWarning, match="line 7"):
         assert len(_load(built, files="Attack_v0", strict=False)[0].data) == 299
+
+
+def test_verify_counts_rows_against_the_card(tmp_path):
+    built = build("swat", tmp_path, attack_list=False)
+    report = _load(built).loader.verify()
+    assert report.counts == {"SWaT_Dataset_Normal_v0": 240, "SWaT_Dataset_Normal_v1": 200, "SWaT_Dataset_Attack_v0": 300}
+    assert "SWaT_Dataset_Attack_v0.xlsx: 300 rows, expected 449919" in report.count_mismatches
+    assert report.missing == ["List_of_attacks_Final.xlsx"]
