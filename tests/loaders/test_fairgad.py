@@ -169,6 +169,19 @@ def test_corrupt_file_and_lenient_mode(fairgad, tmp_path):
     assert not report.missing
 
 
+def test_legacy_torch_format_and_no_lasting_allowlist(fairgad, tmp_path):
+    graph = random_graph(np.random.default_rng(5), **DEFAULT_GRAPHS["reddit"])
+    torch.save(graph, tmp_path / "reddit.pt", _use_new_zipfile_serialization=False)
+    sample = anomalykit.load("fairgad", tmp_path)[0]
+    np.testing.assert_array_equal(sample.data.x, graph["x"].numpy())
+    # the PyG names are allowed only while a FairGAD file loads, never process-wide
+    anomalykit.load("fairgad", fairgad.root)[0]
+    allowed = torch.serialization.get_safe_globals()
+    assert not any("torch_geometric" in str(entry) for entry in allowed)
+    with pytest.raises(pickle.UnpicklingError, match="torch_geometric"):
+        torch.load(fairgad.root / "reddit.pt", weights_only=True)
+
+
 def test_plain_dict_of_tensors_is_accepted(tmp_path):
     graph = random_graph(np.random.default_rng(3), **DEFAULT_GRAPHS["twitter"])
     torch.save({**graph, "sensitive": graph["sensitive"].float()}, tmp_path / "twitter.pt")

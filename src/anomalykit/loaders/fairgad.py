@@ -24,7 +24,7 @@ anomalous node. The task is unsupervised on the whole graph, so the split is ``t
    carries one, warns once.
 
 >>> ds = anomalykit.load("fairgad", "/data/FairGAD", graph="reddit")   # doctest: +SKIP
->>> g = ds[0]
+>>> g = ds[0]                                                            # doctest: +SKIP
 >>> g.data.x.shape, g.data.sensitive.mean(), g.target.mean()           # doctest: +SKIP
 ((9892, 386), 0.13, 0.14)
 """
