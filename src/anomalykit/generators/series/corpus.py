@@ -10,6 +10,7 @@ whatever the number of workers (``anomalykit.corpus.generate_corpus``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 from ...errors import ConfigError
 from ...schema import Sample
 from ...shards import ShardManifest
-from .config import SeriesConfig, load_config
-from .syntsbench import SynTSBenchGenerator
+from .config import InjectConfig, SeriesConfig, _read_yaml, load_config
+from .syntsbench import SeriesInjectGenerator, SynTSBenchGenerator, _SeriesGenerator
 
 __all__ = ["generate_series_corpus", "PREVIEW_NAME", "CSV_PREVIEW_NAME"]
 
@@ -26,12 +27,31 @@ PREVIEW_NAME = "preview.png"
 CSV_PREVIEW_NAME = "preview.csv"
 
 
+_GENERATION_ONLY = ("length", "channels", "noise", "name")
+
+
+def _inject_config(config: SeriesConfig | dict[str, Any] | str | Path) -> InjectConfig:
+    """The anomalies (and split) of a series config, for injection into given series; the keys
+    that describe a generated series do not apply there and are reported."""
+    if isinstance(config, SeriesConfig):
+        return InjectConfig(anomalies=config.anomalies, include_clean=config.include_clean)
+    raw = config if isinstance(config, dict) else _read_yaml(config)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping, got {type(raw).__name__}")
+    ignored = sorted(k for k in raw if k in _GENERATION_ONLY)
+    if ignored:
+        warnings.warn(f"injecting into given series: config keys {', '.join(ignored)} describe a generated series "
+                      f"and are not used", stacklevel=3)
+    return InjectConfig.from_dict({k: v for k, v in raw.items() if k not in _GENERATION_ONLY})
+
+
 def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, out_dir: str | Path, *,
                            num_samples: int | None = None, sources: Sequence[Sample] | None = None,
                            per_source: int = 1, seed: int = 0, workers: int = 1, preview: bool = True,
                            progress: bool = False) -> ShardManifest:
     """Write a series corpus into ``out_dir`` (shards, ``manifest.json``, ``README.md`` card,
-    ``preview.png`` and ``preview.csv`` of the first sample)."""
+    ``preview.png`` and ``preview.csv`` of the first sample). With ``sources``, the config's
+    anomalies are injected into each source series (``series_inject``)."""
     from ...corpus import generate_corpus
     from .export import to_gutentag_csv
     from .plot import plot_series
@@ -40,8 +60,13 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
         raise ConfigError(f"num_samples: {num_samples} is below the allowed range [1, inf] (or give sources)")
     if workers < 1:
         raise ConfigError(f"workers: {workers} is below the allowed range [1, inf]")
-    cfg = load_config(config)
-    generator = SynTSBenchGenerator(cfg)
+    if sources is None:
+        cfg = load_config(config)
+        generator: _SeriesGenerator = SynTSBenchGenerator(cfg)
+        split = cfg.split
+    else:
+        generator = SeriesInjectGenerator(_inject_config(config))
+        split = generator.config.split  # None keeps each source's split
     out = Path(out_dir)
     first: list[Sample] = []
 
@@ -50,7 +75,7 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
             first.append(sample)
 
     manifest = generate_corpus(generator, sources, out_dir=out, num_samples=num_samples, per_source=per_source,
-                               seed=seed, workers=workers, split=cfg.split, progress=progress, on_sample=keep_first)
+                               seed=seed, workers=workers, split=split, progress=progress, on_sample=keep_first)
     if first:
         plot_series(first[0], out / PREVIEW_NAME)
         to_gutentag_csv(first[0], out / CSV_PREVIEW_NAME)

@@ -1,8 +1,11 @@
 """The ``syntsbench`` and ``series_inject`` generators.
 
 ``syntsbench`` builds a series from a config (patterns, noise, anomalies; see ``config.py``);
-given a ``Series`` sample instead, it injects the config's anomalies into that series.
-``series_inject`` only injects, and requires a source. Both label every changed step, record
+given a ``Series`` sample instead, it injects the config's anomalies into that series (they are
+checked against the config's channels when the generator is made, and against the given series
+when it is called). ``series_inject`` only injects, requires a source, and checks its anomalies
+against each given series: use it for configs written for real data (more channels than the
+generated default). Both label every changed step, record
 each anomaly (kind, start, end, channel, parameters) in ``meta["anomalies"]`` and keep the
 unlabelled steps of a given series unchanged.
 
