@@ -89,3 +89,16 @@ def test_mesh_folder(tmp_path, sphere):
     assert sample.category == "balls" and sample.key == "balls/a" and len(sample.meta["faces"]) == len(sphere.faces)
     assert folder.manifest.column("key").to_pylist() == folder.keys
     assert folder.select([1]).keys == ["balls/a"]
+
+
+def test_mesh_vertices_output_as_mc4ad_trains(sphere):
+    dense = trimesh.creation.icosphere(subdivisions=4)
+    out = get_generator("dagen", mesh_output="vertices", mesh_max_edge=0).from_mesh(dense, seed=2)
+    vertices = np.asarray(dense.vertices, np.float32)
+    assert len(out.data) == len(vertices) and out.target.sum() == len(vertices) // 64
+    assert np.array_equal(out.data.points - vertices[out.meta["source_index"]], out.data.displacement)
+    mask = out.target.astype(bool)
+    assert np.array_equal(out.data.points[~mask], vertices[~mask])
+    hole = get_generator("defects3d", families=["hole"], mesh_output="vertices", mesh_max_edge=0.1,
+                         radius_low=0.3, radius_high=0.3).from_mesh(sphere, seed=0)
+    assert hole.meta["removed_count"] > 0 and len(hole.data) == hole.meta["mesh_vertices"] - hole.meta["removed_count"]

@@ -7,6 +7,8 @@ live points (``scipy.spatial.cKDTree``), per-point normals from open3d on the su
 the points that need them. The same deformation code runs on point clouds and on mesh vertices;
 for a mesh, points are then sampled on the deformed surface (``mesh_to_points``).
 
+With ``mesh_output="vertices"`` the deformed (subdivided) vertices themselves are the output.
+
 The output is a ``PointCloud`` sample whose ``displacement`` is exactly ``new - old`` in float32
 (points outside the mask keep their bytes), with ``meta["source_index"]`` (cloud input: the
 source point of every output point) or ``meta["source_face"]`` (mesh input: the source face the
@@ -38,6 +40,9 @@ class PointCloudDefectConfig(GeneratorConfig):
     units: str = param("object", choices=("object", "raw"),
                        doc="object: lengths are fractions of the object size; raw: coordinate units")
     mesh_points: int = param(16384, low=1, doc="points sampled on the deformed surface of a mesh source")
+    mesh_output: str = param("points", choices=("points", "vertices"),
+                             doc="points: sample mesh_points on the deformed surface; vertices: output the "
+                                 "deformed vertices themselves (as MC4AD trains on template vertices)")
     mesh_max_edge: float = param(0.02, low=0.0,
                                  doc="mesh sources are subdivided until no edge is longer than this fraction "
                                      "of the object radius before deforming (0: never)")
@@ -388,25 +393,33 @@ class PointCloudDefectGenerator(Generator):
         check_points(cloud.points, source.key)
         work = Workspace(cloud.points, cloud.normals, source.key, self.config.units)
         defect = self.deform(work, rng)
+        return self._cloud_output(source, seed, work, cloud.points, cloud.normals, cloud.colors, defect,
+                                  {"source_points": len(cloud)})
+
+    def _cloud_output(self, source: Sample, seed: int, work: Workspace, points: np.ndarray,
+                      normals: np.ndarray | None, colors: np.ndarray | None, defect: str,
+                      meta: dict[str, Any]) -> Sample:
+        """The live points of the workspace as the output cloud; ``points`` are the float32
+        positions before deforming (untouched points keep exactly these bytes)."""
         keep = work.live
-        everything = len(keep) == len(cloud)
-        old = cloud.points if everything else cloud.points[keep]
+        everything = len(keep) == len(points)
+        old = points if everything else points[keep]
         touched = np.flatnonzero(work.mask[keep])
         new = old.copy()
         new[touched] = work.points[keep[touched]].astype(np.float32)
         displacement = np.zeros_like(old)
         displacement[touched] = new[touched] - old[touched]
-        normals = None
-        if cloud.normals is not None:
-            normals = cloud.normals.copy() if everything else cloud.normals[keep]
+        if normals is not None:
+            normals = normals.copy() if everything else normals[keep]
             moved = touched[np.any(displacement[touched] != 0, axis=1)]
             if moved.size:
                 normals[moved] = work.estimate_normals(keep[moved]).astype(np.float32)
-        colors = cloud.colors if cloud.colors is None or everything else cloud.colors[keep]
+        if colors is not None and not everything:
+            colors = colors[keep]
         removed = np.flatnonzero(~work.alive)
         data = PointCloud(new, normals=normals, colors=colors, displacement=displacement)
         meta = {"source_index": keep.astype(np.int64), "removed_indices": removed.astype(np.int64),
-                "removed_count": int(removed.size), "source_points": len(cloud)}
+                "removed_count": int(removed.size), **meta}
         return self._sample(source, seed, data, work.mask[keep], defect, meta, work)
 
     def _generate_mesh(self, source: Sample, rng: np.random.Generator, seed: int) -> Sample:
@@ -419,6 +432,11 @@ class PointCloudDefectGenerator(Generator):
         normals = vertex_normals(vertices, faces)
         work = Workspace(vertices, normals, source.key, self.config.units)
         defect = self.deform(work, rng)
+        if self.config.mesh_output == "vertices":
+            meta = {"source_vertices": len(source.data), "mesh_vertices": len(vertices), "mesh_faces": len(faces),
+                    "source_faces": source_faces}
+            return self._cloud_output(source, seed, work, vertices.astype(np.float32),
+                                      normals.astype(np.float32), None, defect, meta)
         face_alive = work.alive[faces].all(axis=1)
         if not face_alive.any():
             raise ConfigError(f"{self.name}: every face of mesh sample {source.key} was removed; "
