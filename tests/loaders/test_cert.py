@@ -143,6 +143,15 @@ def test_index_is_cached_and_rebuilt_when_a_source_changes(tmp_path):
     assert sum(len(s.data) for s in again) == sum(len(s.data) for s in ds) + 1
 
 
+def test_reading_without_memory_map_gives_the_same_samples(r42):
+    mapped = list(_load(r42.root))
+    read = list(_load(r42.root, memory_map=False))
+    assert [s.key for s in mapped] == [s.key for s in read]
+    for a, b in zip(mapped, read):
+        assert a.data.events.equals(b.data.events)
+        np.testing.assert_array_equal(a.target, b.target)
+
+
 def test_cache_dir_option(tmp_path):
     built = build("cert", tmp_path / "data")
     ds = _load(built.root, cache_dir=tmp_path / "cache")

@@ -535,12 +535,25 @@ class _Sessions:
     def __init__(self) -> None:
         self.open: dict[tuple[str, str], list[int]] = {}
         self.rows: dict[str, list[Any]] = {"user": [], "pc": [], "start": [], "end": [], "logoff": []}
+        self.tables: list[pa.Table] = []  # closed sessions, moved out of Python lists in blocks
         self.orphan_logoffs = 0
 
     def _close(self, key: tuple[str, str], end: int, logoff: bool) -> None:
         start, _ = self.open.pop(key)
         for name, value in zip(("user", "pc", "start", "end", "logoff"), (key[0], key[1], start, end, logoff)):
             self.rows[name].append(value)
+        if len(self.rows["user"]) >= 65_536:
+            self._move_rows()
+
+    def _move_rows(self) -> None:
+        self.tables.append(pa.table({
+            "user": pa.array(self.rows["user"], pa.string()),
+            "pc": pa.array(self.rows["pc"], pa.string()),
+            "start": pa.array(self.rows["start"], pa.int64()).cast(pa.timestamp("s")),
+            "end": pa.array(self.rows["end"], pa.int64()).cast(pa.timestamp("s")),
+            "logoff": pa.array(self.rows["logoff"], pa.bool_()),
+        }))
+        self.rows = {name: [] for name in self.rows}
 
     @staticmethod
     def _end_of_day(seconds: int) -> int:
@@ -571,13 +584,8 @@ class _Sessions:
     def finish(self) -> pa.Table:
         for key in sorted(self.open):
             self._close(key, self._end_of_day(self.open[key][1]), False)
-        return pa.table({
-            "user": pa.array(self.rows["user"], pa.string()),
-            "pc": pa.array(self.rows["pc"], pa.string()),
-            "start": pa.array(self.rows["start"], pa.int64()).cast(pa.timestamp("s")),
-            "end": pa.array(self.rows["end"], pa.int64()).cast(pa.timestamp("s")),
-            "logoff": pa.array(self.rows["logoff"], pa.bool_()),
-        })
+        self._move_rows()
+        return pa.concat_tables(self.tables)
 
 
 # --------------------------------------------------------------------------------------------
@@ -826,7 +834,8 @@ class EventStore:
         source = pa.memory_map(path) if self.memory_map else pa.OSFile(path)
         self._reader = paipc.open_file(source)
         size = (self.folder / "malicious.u8").stat().st_size
-        self._flags = np.memmap(self.folder / "malicious.u8", np.uint8, "r") if size else np.zeros(0, np.uint8)
+        # a plain ndarray over the mapping: slicing it skips np.memmap's per-slice bookkeeping
+        self._flags = np.asarray(np.memmap(self.folder / "malicious.u8", np.uint8, "r")) if size else np.zeros(0, np.uint8)
         self._cache.clear()
         self._pid = os.getpid()
 

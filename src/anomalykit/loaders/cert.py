@@ -392,7 +392,8 @@ class CertLoader(DatasetLoader):
 
     def _meta(self, row: dict[str, Any], n_events: int, n_malicious: int | None) -> dict[str, Any]:
         person = self._person(row["user"])
-        month = row["start"].strftime("%Y-%m")
+        start = row["start"]
+        month = f"{start.year:04d}-{start.month:02d}"
         employee = None
         for snapshot_month, attributes in person["history"]:
             if employee is None or snapshot_month <= month:
@@ -402,7 +403,7 @@ class CertLoader(DatasetLoader):
             "unit": self.unit.value,
             "user": row["user"],
             "pc": row.get("pc"),
-            "start": row["start"].isoformat(),
+            "start": start.isoformat(),
             "end": row["end"].isoformat(),
             "n_events": n_events,
             "n_malicious": n_malicious,
