@@ -85,7 +85,8 @@ def read_pcd_header(path: str | Path) -> PcdHeader:
     with open(path, "rb") as handle:
         file_size = os.fstat(handle.fileno()).st_size
         head = handle.read(4096)
-        if b"DATA" not in head and file_size > len(head):
+        data_at = head.find(b"DATA")
+        if (data_at < 0 or head.find(b"\n", data_at) < 0) and file_size > len(head):
             head += handle.read(_MAX_HEADER_BYTES - len(head))
     values: dict[str, tuple[list[str], int]] = {}
     offset = 0

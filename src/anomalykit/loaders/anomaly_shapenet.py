@@ -51,6 +51,7 @@ class AnomalyShapeNet(PointCloudADLoader):
     options = {"category": "all", "split": None, "normalize": False}
     include_variants = True
     known_categories = CATEGORIES_V1
+    closed_category_list = False  # the names of v2's ten newer classes are not documented
     gt_dirnames = ("GT", "gt")
     gt_delimiter = ","
     root_candidates = ("pcd", "Anomaly-ShapeNet-v2/pcd", "dataset/pcd")

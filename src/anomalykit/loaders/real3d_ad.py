@@ -63,6 +63,8 @@ class PointCloudADLoader(DatasetLoader):
     gt_dirnames: ClassVar[tuple[str, ...]] = ("gt",)
     gt_delimiter: ClassVar[str] = " "
     root_candidates: ClassVar[tuple[str, ...]] = ()
+    #: whether ``known_categories`` is the full list (folders outside it are reported by verify)
+    closed_category_list: ClassVar[bool] = True
     include_variants: bool = True
     normalize: bool = False
 
@@ -305,7 +307,7 @@ class PointCloudADLoader(DatasetLoader):
                 report.counts[f"{category}/{group}"] = count
             expected = expected_all.get(category)
             if expected is None:
-                if self.known_categories and category not in self.known_categories:
+                if self.closed_category_list and category not in self.known_categories:
                     report.extra.append(f"{category}/ (not a {self.name} category)")
                 continue
             if self.split is None and expected not in (found_all, found_plain):
