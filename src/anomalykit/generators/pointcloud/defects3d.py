@@ -24,7 +24,7 @@ anomalous, since that border is what a detector sees.
 >>> from anomalykit.generators import get_generator
 >>> from anomalykit.generators.pointcloud._common import example_cloud
 >>> gen = get_generator("defects3d", families=["bulge", "hole"], pick=0)
->>> out = gen(example_cloud(), seed=1)
+>>> out = gen(example_cloud(16384), seed=1)
 >>> out.defect, out.meta["removed_count"] > 0
 ('bulge+hole', True)
 """

@@ -15,7 +15,7 @@ objects of any size; ``units="raw"`` is the reference literally (origin-centred,
 >>> from anomalykit.generators import get_generator
 >>> from anomalykit.generators.pointcloud._common import example_cloud
 >>> out = get_generator("patchgen")(example_cloud(), seed=0)
->>> out.label, out.defect in ("bulge", "dent"), out.target.sum() >= 2048 // 32
+>>> out.label, out.defect in ("bulge", "dent"), int(out.target.sum()) >= 2048 // 32
 (1, True, True)
 """
 
