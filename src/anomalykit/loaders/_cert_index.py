@@ -365,7 +365,7 @@ class _Stream:
         self.malicious = malicious or {}
         self.matched: set[str] = set()
         self.invalid: list[tuple[int | None, str, str]] = []
-        self.bad_ids: list[tuple[str, str]] = []
+        self.bad_rows: list[tuple[str, int | None, str | None, str | None]] = []
         self.rows = 0
         self.pending: list[pa.Table] = []
         self.pending_days: list[tuple[int, int]] = []
@@ -407,6 +407,9 @@ class _Stream:
         except StopIteration:
             self.exhausted = True
             self._file.close()
+            if self.invalid:
+                self._report_invalid_rows()
+            self.finish()
             return
         except pa.ArrowInvalid as exc:
             raise MalformedFileError(self.source.path, f"cannot be parsed as CSV: {exc}") from None
@@ -423,10 +426,29 @@ class _Stream:
 
     def _report_invalid_rows(self) -> None:
         rows, self.invalid = self.invalid, []
-        unknown = [text.encode() for number, text, _ in rows if number is None]
-        lines = locate_lines(self.source.path, texts=unknown) if unknown else {}
         for number, text, reason in rows:
-            line = number if number is not None else lines.get(text.encode())
+            self._defer(reason, line=number, text=text)
+
+    def _defer(self, reason: str, line: int | None = None, text: str | None = None, event_id: str | None = None) -> None:
+        """Record a bad row. Its line is found now under strict (it fails at once), otherwise in
+        one rescan of the file when the stream ends (``finish``)."""
+        self.bad_rows.append((reason, line, text, event_id))
+        if self.strict:
+            self.finish()
+
+    def finish(self) -> None:
+        """Locate the deferred bad rows (one pass over the file) and raise or record them."""
+        rows, self.bad_rows = self.bad_rows, []
+        unknown = [r for r in rows if r[1] is None]
+        lookup = locate_lines(self.source.path, texts=[r[2].encode() for r in unknown if r[2] is not None],
+                              ids=[r[3].encode() for r in unknown if r[3] is not None]) if unknown else {}
+        located = []
+        for reason, line, text, event_id in rows:
+            if line is None:
+                needle = text if text is not None else event_id
+                line = lookup.get(needle.encode()) if needle is not None else None
+            located.append((line if line is not None else 1 << 62, line, reason))
+        for _, line, reason in sorted(located, key=lambda r: r[0]):
             fail_or_skip(self.strict, self.skipped, self.display, reason, line)
 
     def _convert(self, batch: pa.RecordBatch) -> pa.Table:
@@ -481,11 +503,8 @@ class _Stream:
                 reasons.append("empty user field")
             else:
                 reasons.append(f"size {raw_size!r} is not an integer")
-        # one rescan of the file finds the lines; under strict only the first bad row matters
-        wanted = ids[:1] if self.strict else ids[:1000]
-        lookup = locate_lines(self.source.path, ids=[i.encode() for i in wanted])
         for event_id, reason in zip(ids, reasons):
-            fail_or_skip(self.strict, self.skipped, self.display, reason, lookup.get(event_id.encode()))
+            self._defer(reason, event_id=event_id)
 
     def _malicious_mask(self, batch: pa.RecordBatch) -> pa.Array:
         n = batch.num_rows

@@ -91,23 +91,26 @@ class CertLoader(DatasetLoader):
 
     Design, for real-size data (r4.2's ``http.csv`` is 14.5 GB, r6.2's holds 117 M rows):
 
-    * **Index, built once.** The five activity files are read with pyarrow's streaming CSV reader
-      (8 MB blocks, typed columns, dates parsed to seconds) and merged by day: a day is written
-      when every file has moved past it (the files are in date order), so only about a day of
-      events is held at a time; rows that arrive out of order, or a day larger than the
-      192 MB budget, are written as an extra chunk, never dropped. Each chunk is sorted by (day,
-      user, date) and appended to ``events.arrow`` (Arrow IPC, one record batch per chunk).
-      ``userdays.parquet`` lists every (user, day) with its event count, malicious count and
-      row ranges ``[batch, start, count]``; ``sessions.parquet`` holds the Logon/Logoff pairing;
-      ``malicious.parquet`` the matched answer events; ``index.json`` the source fingerprint
-      (sizes and mtimes of the activity and answer files), row counts and skipped rows. A
-      changed source file triggers a rebuild. The index takes about as much disk as the CSVs.
+    * **Index, built once.** The five activity files are read together with pyarrow's streaming
+      CSV reader (8 MB blocks, every column as text, dates parsed to milliseconds) and merged by
+      day: a day is written once every file has moved past it (the files are in date order), so
+      about one day of events is held at a time. Rows that arrive out of order, or a day larger
+      than the 192 MB budget, are written as an extra chunk of the same day, never dropped. Each
+      chunk is sorted by (day, user, date) and appended to ``events.arrow`` (Arrow IPC, one record
+      batch per chunk, the ``EventLog`` columns); beside it ``malicious.u8`` holds one label byte
+      per row and ``batch_starts.npy`` the first row of each batch. ``userdays.parquet`` lists
+      every (user, day) with its event count, malicious count and row ranges ``[batch, start,
+      count]``; ``sessions.parquet`` holds the Logon/Logoff pairing; ``malicious.parquet`` the
+      matched answer events; ``index.json`` the source fingerprint (sizes and mtimes of the
+      activity and answer files), row counts and skipped rows. A changed source file triggers a
+      rebuild. The index takes about as much disk as the CSVs (uncompressed, so it can be mapped).
     * **Manifest.** Built from ``userdays.parquet`` (grouped by week, or joined with the
       sessions), so listing samples never touches the events.
-    * **read(row).** Reads the record batch(es) named by the row's ranges (one per day) and
-      slices the user's rows; the last few batches are kept, so reading in manifest order
-      (day-major) decodes each batch once and random access costs one batch (about a day).
-      Memory stays bounded by a few days of events whatever the file size.
+    * **read(row).** Slices the user's rows out of the record batch(es) named by the row's ranges
+      (one per day). Through the memory map this is zero-copy and a sample's bytes are paged in
+      only when used; with ``memory_map=False`` the batch (about a day of events) is read into
+      memory and the last few are kept, so reading in manifest order (day-major) reads each
+      batch once. Either way memory stays bounded by a few days of events whatever the file size.
 
     Bad input: a truncated row (too few or too many fields), an unparsable date or size, an
     empty user, a missing or unknown column: ``MalformedFileError`` with file and line. With
@@ -326,7 +329,9 @@ class CertLoader(DatasetLoader):
             sessions.join(ranges, on="session", how="inner").join(hits, on="session", how="left")
             .sort("session")
             .select("user", "pc", "start", "end", pl.lit(None, pl.Int64).alias("n_events"),
-                    pl.col("n_malicious").fill_null(0), "ranges")
+                    pl.col("n_malicious").fill_null(0), "ranges",
+                    # two sessions opened in the same second on one PC still get distinct keys
+                    pl.int_range(pl.len()).over(["user", "pc", "start"]).alias("repeat"))
         )
 
     def _manifest(self, units: Any) -> pa.Table:
@@ -342,6 +347,7 @@ class CertLoader(DatasetLoader):
             key = pl.format("{}/{}/week-{}", pl.lit(self.release), "user", stamp.dt.strftime("%Y-%m-%d"))
         else:
             key = pl.format("{}/{}/{}/{}", pl.lit(self.release), "user", "pc", stamp.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+            key = pl.when(pl.col("repeat") > 0).then(pl.format("{}#{}", key, "repeat")).otherwise(key)
         if answers is None:
             label = pl.lit(-1, pl.Int8)
         else:
