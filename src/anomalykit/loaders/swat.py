@@ -290,8 +290,7 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
         if not chunk:
             return
         grid = np.empty((len(chunk), width), dtype=object)
-        for r, cells in enumerate(chunk):
-            grid[r, :] = cells
+        grid[:] = chunk
         first = chunk_first_line
         line_map = LineMap(first)
 
@@ -304,14 +303,14 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
     pending_empty: list[int] = []
     for row in rows:
         line += 1
-        if len(row) < width:
-            row = list(row) + [""] * (width - len(row))
-        elif len(row) > width:
-            extra = [c for c in row[width:] if c not in ("", None)]
-            if extra:
-                problems.add(line, f"row with {len(row)} cells, the header has {width}", "extra cells ignored")
-            row = row[:width]
-        if all(c == "" or c is None for c in row):
+        if len(row) != width:
+            if len(row) < width:
+                row = list(row) + [""] * (width - len(row))
+            else:
+                if any(c not in ("", None) for c in row[width:]):
+                    problems.add(line, f"row with {len(row)} cells, the header has {width}", "extra cells ignored")
+                row = row[:width]
+        if row[0] in ("", None) and all(c == "" or c is None for c in row):
             flush()
             pending_empty.append(line)
             continue
