@@ -11,6 +11,10 @@ Sample mapping:
 * ``downsample=k`` averages blocks of ``k`` steps (``downsample_method="mean"``, labels are the
   block maximum) or keeps every ``k``-th step (``"first"``); windows count downsampled steps.
 
+``Normal_v1`` is ``Normal_v0`` without its first 30 minutes; both are loaded unless ``files``
+names one (the usual pair is ``files=["Normal_v1", "Attack_v0"]``). Labels come from the data,
+so listing the samples parses each file once (or reads its cached copy).
+
 The attack list (``List_of_attacks_Final.xlsx``, beside ``Physical/``) is parsed into
 ``meta["attacks"]`` (end times are times of day, combined with the start date and rolled over
 midnight; the sheet's 2015-for-2016 dates are corrected by keeping the list chronological), and
