@@ -57,7 +57,8 @@ def test_clear_errors(tmp_path):
     both = runner.invoke(app, ["generate", "pointcloud", "patchgen", "--meshes", str(meshes), "--from", "real3d_ad",
                                "--root", str(tmp_path), "--out", str(tmp_path / "o")])
     assert both.exit_code == 1 and "exactly one source" in both.output
-    unknown = runner.invoke(app, ["generate", "pointcloud", "nosuch", "--meshes", str(meshes), "--out", str(tmp_path / "o")])
+    unknown = runner.invoke(app, ["generate", "pointcloud", "nosuch", "--meshes", str(meshes),
+                                  "--out", str(tmp_path / "o")])
     assert unknown.exit_code == 1 and "nosuch" in unknown.output
     bad = runner.invoke(app, ["generate", "pointcloud", "dagen", "--meshes", str(meshes), "--out", str(tmp_path / "o"),
                               "-o", "parts=1"])

@@ -28,8 +28,10 @@ def sphere():
     return trimesh.creation.icosphere(subdivisions=2)
 
 
-@pytest.mark.parametrize("method,options", [("patchgen", {}), ("dagen", {}),
-                                            ("defects3d", {"families": ["bulge", "stretch"], "pick": 0, "radius_low": 0.2, "radius_high": 0.3})])
+BULGE_STRETCH = {"families": ["bulge", "stretch"], "pick": 0, "radius_low": 0.2, "radius_high": 0.3}
+
+
+@pytest.mark.parametrize("method,options", [("patchgen", {}), ("dagen", {}), ("defects3d", BULGE_STRETCH)])
 def test_mesh_displacement_is_new_minus_old_on_the_source_face(sphere, method, options):
     gen = get_generator(method, mesh_points=3000, mesh_max_edge=0.08, **options)
     out = gen.from_mesh(sphere, seed=4, key="ico")

@@ -144,7 +144,8 @@ class Defects3D(PointCloudDefectGenerator):
         weight = cosine_falloff(distance, radius)
         normal = work.patch_normal(members, weight)
         work.move(members, (sign * height) * weight[:, None] * normal)
-        work.record(family, centre=centre, position=work.points[centre].copy(), radius=radius, height=height, normal=normal, points=len(members))
+        work.record(family, centre=centre, position=work.points[centre].copy(), radius=radius, height=height,
+                    normal=normal, points=len(members))
 
     def crack(self, work: Workspace, rng: np.random.Generator) -> None:
         half_length = self.draw("radius", rng) * work.radius
@@ -167,8 +168,8 @@ class Defects3D(PointCloudDefectGenerator):
                             f"a crack {width:.4g} wide removes no point; the cloud is too sparse")
         rim = self.rim(work, members)
         border = work.remove(gone, rim)
-        work.record("crack", centre=centre, position=c, length=2 * half_length, width=width, direction=along, normal=normal,
-                    removed=len(gone), border=len(border))
+        work.record("crack", centre=centre, position=c, length=2 * half_length, width=width, direction=along,
+                    normal=normal, removed=len(gone), border=len(border))
 
     def cut(self, work: Workspace, rng: np.random.Generator) -> None:
         half_length = self.draw("radius", rng) * work.radius
@@ -190,8 +191,9 @@ class Defects3D(PointCloudDefectGenerator):
             raise too_small(self.name, work.key, len(work.live), "cut_depth_low", self.config.cut_depth_low,
                             "the wedge removes no point; the cloud is too sparse")
         border = work.remove(gone, self.rim(work, members))
-        work.record("cut", centre=centre, position=c, length=2 * half_length, depth=depth, angle=np.rad2deg(2 * half_angle),
-                    direction=along, normal=normal, removed=len(gone), border=len(border))
+        work.record("cut", centre=centre, position=c, length=2 * half_length, depth=depth,
+                    angle=np.rad2deg(2 * half_angle), direction=along, normal=normal, removed=len(gone),
+                    border=len(border))
 
     def hole(self, work: Workspace, rng: np.random.Generator) -> None:
         radius = self.draw("radius", rng) * work.radius
@@ -208,7 +210,8 @@ class Defects3D(PointCloudDefectGenerator):
         weight = cosine_falloff(np.linalg.norm(rel, axis=1), radius)
         axis = random_tangent(rng, work.patch_normal(members, weight))
         work.move(members, (factor * weight * (rel @ axis))[:, None] * axis)
-        work.record("stretch", centre=centre, position=work.points[centre].copy(), radius=radius, factor=factor, axis=axis, points=len(members))
+        work.record("stretch", centre=centre, position=work.points[centre].copy(), radius=radius, factor=factor,
+                    axis=axis, points=len(members))
 
     def twist(self, work: Workspace, rng: np.random.Generator) -> None:
         live = work.live
@@ -247,7 +250,8 @@ class Defects3D(PointCloudDefectGenerator):
         noise += 0.3 * rng.standard_normal(len(members))
         noise = np.clip(noise, -2.5, 2.5) / 2.5
         work.move(members, (amplitude * weight * noise)[:, None] * normal)
-        work.record("roughness", centre=centre, position=work.points[centre].copy(), radius=radius, amplitude=amplitude, normal=normal, points=len(members))
+        work.record("roughness", centre=centre, position=work.points[centre].copy(), radius=radius,
+                    amplitude=amplitude, normal=normal, points=len(members))
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], Sample]:
