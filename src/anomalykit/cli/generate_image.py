@@ -39,10 +39,10 @@ def image_command(
         load_options=parse_options(load_option), contact_sheet=contact_sheet, progress=True,
     )
     resumed = f" ({result.resumed} found done from an earlier run)" if result.resumed else ""
-    out.print(f"{result.generated} samples generated{resumed}; {result.num_samples} in total", highlight=False)
+    out.print(f"{result.generated} samples generated{resumed}; {result.num_samples} in total", highlight=False, soft_wrap=True)
     for split, info in sorted(result.manifest.splits().items()):
         out.print(f"{split}: {info['num_examples']} samples in {len(info['files'])} shard(s), "
-                  f"{info['num_bytes'] / 1e6:.1f} MB", highlight=False)
-    out.print(f"wrote {out_dir / 'manifest.json'} and {out_dir / 'README.md'} (dataset card)", highlight=False)
+                  f"{info['num_bytes'] / 1e6:.1f} MB", highlight=False, soft_wrap=True)
+    out.print(f"wrote {out_dir / 'manifest.json'} and {out_dir / 'README.md'} (dataset card)", highlight=False, soft_wrap=True)
     if result.contact_sheet is not None:
-        out.print(f"wrote {result.contact_sheet}", highlight=False)
+        out.print(f"wrote {result.contact_sheet}", highlight=False, soft_wrap=True)
