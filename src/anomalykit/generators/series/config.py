@@ -88,6 +88,9 @@ class PatternSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **to_jsonable(dataclasses.asdict(self.params))}
 
+    def __getstate__(self) -> dict[str, Any]:  # caches stay behind when pickled to worker processes
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
 
 @dataclass
 class NoiseSpec:
@@ -267,6 +270,9 @@ class AnomalySpec:
             raise ConfigError(f"{path}.region: expected [from, to) with 0 <= from < to <= 1, got {common.region}")
         return cls(anomaly_kind.name, params, common.channel, common.position, common.start, common.length,
                    common.count, common.contamination, common.creeping_length, list(common.region))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "params"}

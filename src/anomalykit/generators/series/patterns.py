@@ -106,14 +106,21 @@ def register_time_pattern(name: str, params: type, *, family: str, period: Calla
     """Register a deterministic ``at(x, n, params)`` function of the (fractional) sample index."""
 
     def decorator(at: Callable) -> Callable:
-        def fn(n: int, p: Any, ctx: PatternContext) -> np.ndarray:
-            return at(np.arange(n, dtype=np.float64), n, p)
-
-        PATTERNS[name] = PatternKind(name, params, fn, family, (at.__doc__ or "").strip().split("\n")[0], (), at,
-                                     period, deterministic_forecast, zero_centered, None)
+        PATTERNS[name] = PatternKind(name, params, _OnIndex(at), family, (at.__doc__ or "").strip().split("\n")[0], (),
+                                     at, period, deterministic_forecast, zero_centered, None)
         return at
 
     return decorator
+
+
+class _OnIndex:
+    """``fn(n, params, ctx)`` of a time pattern: its ``at`` function on x = 0 .. n-1 (picklable)."""
+
+    def __init__(self, at: Callable) -> None:
+        self.at = at
+
+    def __call__(self, n: int, p: Any, ctx: PatternContext) -> np.ndarray:
+        return self.at(np.arange(n, dtype=np.float64), n, p)
 
 
 def get_pattern(name: str, path: str = "pattern.kind") -> PatternKind:
@@ -337,7 +344,7 @@ def cosine_wave(x: np.ndarray, n: int, p: SinusoidParams) -> np.ndarray:
     return p.amplitude * np.cos(2 * np.pi * p.frequency * x + p.phase)
 
 
-def _mixture_params(amplitudes: list[float], frequencies: list[float]) -> type:
+def _mixture_params(class_name: str, amplitudes: list[float], frequencies: list[float]) -> type:
     @dataclass
     class MixtureParams:
         amplitudes: list[float] = param(default_factory=lambda: list(amplitudes))
@@ -349,6 +356,8 @@ def _mixture_params(amplitudes: list[float], frequencies: list[float]) -> type:
                 raise ConfigError(f"amplitudes and frequencies must have the same non-zero length, got "
                                   f"{len(self.amplitudes)} and {len(self.frequencies)}")
 
+    MixtureParams.__name__ = MixtureParams.__qualname__ = class_name  # importable by name, so picklable
+    globals()[class_name] = MixtureParams
     return MixtureParams
 
 
@@ -380,7 +389,9 @@ for _name, _amps, _freqs in [
     ("ten-sin", [1.0, 1.2, 1.5, 1.8, 2.0, 2.2, 1.7, 1.4, 1.1, 0.9],
      [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1]),
 ]:
-    register_time_pattern(_name, _mixture_params(_amps, _freqs), family="periodic", period=_mixture_period)(
+    _class_name = "".join(part.capitalize() for part in _name.split("-")) + "Params"
+    register_time_pattern(_name, _mixture_params(_class_name, _amps, _freqs), family="periodic",
+                          period=_mixture_period)(
         _sine_mixture)
 
 
