@@ -175,9 +175,33 @@ def tiny_pipeline(kind: str = "sd", seed: int = 0):
 
 
 def save_tiny_pipeline(folder: str | Path, kind: str = "sd", seed: int = 0) -> Path:
-    """Save a tiny pipeline with ``save_pretrained``: the folder loads like a Hub checkpoint."""
+    """Save the tiny components in the layout of ``save_pretrained`` (``model_index.json`` and one
+    folder per component): the folder loads like a Hub checkpoint, also with
+    ``DiffusionPipeline.from_pretrained``. Written component by component, which avoids importing
+    the pipeline classes."""
+    import diffusers
+
     folder = Path(folder)
-    tiny_pipeline(kind, seed).save_pretrained(folder)
+    c = build_tiny_components(kind, seed)
+    if kind == "sd":
+        names = {"vae": ("diffusers", "AutoencoderKL"), "text_encoder": ("transformers", "CLIPTextModel"),
+                 "tokenizer": ("transformers", "CLIPTokenizer")}
+        index: dict[str, Any] = {"_class_name": "StableDiffusionPipeline", "feature_extractor": [None, None],
+                                 "image_encoder": [None, None], "safety_checker": [None, None],
+                                 "requires_safety_checker": False}
+        objects = {"vae": c["vae"], "text_encoder": c["text_encoder"], "tokenizer": c["tokenizer"]}
+    else:
+        names = {"vqvae": ("diffusers", "AutoencoderKL"), "bert": ("latent_diffusion", "LDMBertModel"),
+                 "tokenizer": ("transformers", "BertTokenizer")}
+        index = {"_class_name": "LDMTextToImagePipeline"}
+        objects = {"vqvae": c["vae"], "bert": c["text_encoder"], "tokenizer": c["tokenizer"]}
+    names.update(unet=("diffusers", "UNet2DConditionModel"), scheduler=("diffusers", "DDIMScheduler"))
+    objects.update(unet=c["unet"], scheduler=c["scheduler"])
+    for name, obj in objects.items():
+        obj.save_pretrained(folder / name)
+    index.update({name: list(value) for name, value in names.items()})
+    index["_diffusers_version"] = diffusers.__version__
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True), encoding="utf-8")
     return folder
 
 

@@ -250,7 +250,7 @@ def support_from_dataset(dataset: Any, defect: str, *, k_shot: int = 3, seed: in
     subset = dataset.filter(label=1, defect=defect)
     if category is not None:
         subset = subset.filter(category=category)
-    keys = subset.keys()
+    keys = subset.keys
     if len(keys) < k_shot:
         raise ConfigError(f"defect {defect!r}: {len(keys)} anomaly image(s) with masks found, at least "
                           f"k_shot={k_shot} are needed")

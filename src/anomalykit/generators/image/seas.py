@@ -371,7 +371,7 @@ def seas_data_from_dataset(dataset: Any, *, category: str | None = None, normal_
     anomalies: list[tuple[SupportImage, str]] = []
     for defect in defects:
         subset = anomalies_ds.filter(defect=defect)
-        keys = subset.keys()
+        keys = subset.keys
         order = sorted(range(len(keys)), key=lambda i: keys[i])
         take = max(int(len(keys) * anomaly_fraction), 1)
         if len(keys) < min_per_defect:
@@ -382,7 +382,7 @@ def seas_data_from_dataset(dataset: Any, *, category: str | None = None, normal_
                 raise SchemaError(f"{sample.key}: the anomaly has no mask")
             anomalies.append((SupportImage(np.asarray(sample.data), np.asarray(sample.target) > 0, sample.key), defect))
     normals_ds = dataset.filter(split="train", label=0)
-    keys = normals_ds.keys()
+    keys = normals_ds.keys
     order = sorted(range(len(keys)), key=lambda i: keys[i])[:normal_count]
     normals = [np.asarray(normals_ds[i].data) for i in order]
     return SeaSData(anomalies, normals, defects)
