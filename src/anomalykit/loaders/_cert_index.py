@@ -846,7 +846,7 @@ class EventStore:
         self._reader: paipc.RecordBatchFileReader | None = None
         self._flags: np.ndarray | None = None
         self._starts = np.load(folder / "batch_starts.npy")
-        self._cache: OrderedDict[int, pa.RecordBatch] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[pa.Table, np.ndarray]] = OrderedDict()
 
     def _open(self) -> None:
         path = str(self.folder / "events.arrow")
@@ -858,35 +858,39 @@ class EventStore:
         self._cache.clear()
         self._pid = os.getpid()
 
-    def _batch(self, number: int) -> pa.RecordBatch:
+    def _batch(self, number: int) -> tuple[pa.Table, np.ndarray]:
+        """Batch ``number`` as a one-chunk table, and its label bytes."""
         if self._pid != os.getpid():  # (re)open in each process: data-loader workers fork
             self._open()
-        batch = self._cache.get(number)
-        if batch is None:
+        entry = self._cache.get(number)
+        if entry is None:
             batch = self._reader.get_batch(number)  # type: ignore[union-attr]
-            self._cache[number] = batch
+            first, stop = int(self._starts[number]), int(self._starts[number + 1])
+            entry = (pa.Table.from_batches([batch]), self._flags[first:stop])  # type: ignore[index]
+            self._cache[number] = entry
             while len(self._cache) > self.cached_batches:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(number)
-        return batch
+        return entry
 
     def rows(self, ranges: list[int]) -> tuple[pa.Table, np.ndarray]:
         """Events named by ``[batch, start, count, ...]`` in date order, and their labels."""
+        if len(ranges) == 3:
+            table, flags = self._batch(ranges[0])
+            start, count = ranges[1], ranges[2]
+            return table.slice(start, count), flags[start:start + count].copy()
+        if not ranges:
+            return EVENT_SCHEMA.empty_table(), np.zeros(0, np.uint8)
         pieces, labels = [], []
         for i in range(0, len(ranges), 3):
-            number, start, count = ranges[i], ranges[i + 1], ranges[i + 2]
-            pieces.append(self._batch(number).slice(start, count))
-            first = int(self._starts[number]) + start
-            labels.append(self._flags[first:first + count])  # type: ignore[index]
-        if not pieces:
-            return EVENT_SCHEMA.empty_table(), np.zeros(0, np.uint8)
-        table = pa.Table.from_batches(pieces, schema=EVENT_SCHEMA)
-        target = np.array(labels[0]) if len(labels) == 1 else np.concatenate(labels)
-        if len(pieces) > 1:
-            order = pc.sort_indices(table, [("date", "ascending")])
-            table, target = table.take(order), target[order.to_numpy()]
-        return table, target
+            table, flags = self._batch(ranges[i])
+            start, count = ranges[i + 1], ranges[i + 2]
+            pieces.append(table.slice(start, count))
+            labels.append(flags[start:start + count])
+        table = pa.concat_tables(pieces)
+        order = pc.sort_indices(table, [("date", "ascending")])  # stable: equal dates keep their order
+        return table.take(order), np.concatenate(labels)[order.to_numpy()]
 
 
 def read_csv_dicts(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

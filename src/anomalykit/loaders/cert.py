@@ -278,7 +278,7 @@ class CertLoader(DatasetLoader):
         import polars as pl
 
         info = self.index()
-        userdays = pl.from_arrow(pq.read_table(info.folder / "userdays.parquet"))
+        userdays = pl.from_arrow(pq.ParquetFile(info.folder / "userdays.parquet").read())
         if self.unit is Unit.DAY:
             units = userdays.select(
                 "user", pl.lit(None, pl.String).alias("pc"),
@@ -305,7 +305,7 @@ class CertLoader(DatasetLoader):
     def _session_units(self, info: IndexInfo, userdays: Any) -> Any:
         import polars as pl
 
-        sessions = pl.from_arrow(pq.read_table(info.folder / "sessions.parquet")).with_columns(
+        sessions = pl.from_arrow(pq.ParquetFile(info.folder / "sessions.parquet").read()).with_columns(
             pl.col("start").dt.epoch("s").alias("start"), pl.col("end").dt.epoch("s").alias("end"),
         ).sort(["start", "user", "pc"]).with_row_index("session")
         days = sessions.select(
@@ -317,7 +317,7 @@ class CertLoader(DatasetLoader):
             .sort(["session", "day"]).group_by("session", maintain_order=True)
             .agg(pl.col("ranges").list.explode(keep_nulls=False, empty_as_null=False))
         )
-        malicious = pl.from_arrow(pq.read_table(info.folder / "malicious.parquet")).with_columns(
+        malicious = pl.from_arrow(pq.ParquetFile(info.folder / "malicious.parquet").read()).with_columns(
             pl.col("date").dt.epoch("s").alias("t"))
         hits = (
             sessions.select("session", "user", "pc", "start", "end")
