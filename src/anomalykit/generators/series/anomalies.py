@@ -125,7 +125,8 @@ class AmplitudeParams:
 def _bell_envelope(length: int, creeping_length: int) -> np.ndarray:
     """0 .. 1 .. 0: half-Gaussian ramps over 20 % at each end (or a linear creep-in), plateau 1."""
     ramp = max(1, int(0.2 * length))
-    half = np.exp(-0.5 * (np.linspace(-3.0, 0.0, ramp) / 1.05) ** 2)
+    grid = np.arange(ramp) * (3.0 / (ramp - 1)) - 3.0 if ramp > 1 else np.zeros(1)  # linspace(-3, 0, ramp)
+    half = np.exp(-0.5 * (grid / 1.05) ** 2)
     half = (half - half.min()) / (half.max() - half.min()) if ramp > 1 else np.ones(1)
     head = np.arange(1, creeping_length + 1) / creeping_length if creeping_length > 0 else half
     middle = max(0, length - len(head) - ramp)

@@ -87,23 +87,27 @@ def _generate_channels(cfg: SeriesConfig, rng: np.random.Generator) -> Simulatio
     signal: list[np.ndarray] = []
     states: list[dict[str, Any]] = []
     noise_var: list[float] = []
+    columns: list[np.ndarray] = []
     for i, channel in enumerate(cfg.channels):
         kind = channel.pattern.pattern
         ctx = PatternContext(n, rng, len(signal), signal, {})
         out = np.asarray(kind.fn(n, channel.pattern.params, ctx), dtype=np.float64).reshape(n, -1)
         states.append(ctx.state)
-        trend = np.full(n, float(channel.offset))
+        trend = np.full(n, float(channel.offset)) if channel.offset else np.zeros(n)
         if channel.trend is not None:
             trend_kind = channel.trend.pattern
             trend_ctx = PatternContext(n, rng, len(signal), signal, {})
             trend = trend + np.asarray(trend_kind.fn(n, channel.trend.params, trend_ctx), np.float64).reshape(n)
         amplitude = float(getattr(channel.pattern.params, "amplitude", 1.0) or 1.0)
+        flat_trend = channel.trend is None and not channel.offset
         for j in range(out.shape[1]):
             c = len(signal)
             base = np.ascontiguousarray(out[:, j])
-            clean_signal = base + trend
+            clean_signal = base if flat_trend else base + trend
             noise, var = _noise(channel.noise or cfg.noise, clean_signal, amplitude, rng)
-            scale, center = _scale_center(clean_signal + noise)
+            observed = clean_signal + noise
+            columns.append(observed)
+            scale, center = _scale_center(observed)
             latent.append(base)
             signal.append(clean_signal)
             noise_var.append(var)
@@ -111,7 +115,7 @@ def _generate_channels(cfg: SeriesConfig, rng: np.random.Generator) -> Simulatio
                                       pattern=kind, params=channel.pattern.params, output=j))
             info.append({"name": names[c], "pattern": kind.name, "output": kind.outputs[j] if kind.outputs else None,
                          "entry": i, "scale": scale, "center": center, "noise_std": math.sqrt(var)})
-    values = np.stack([p.values() for p in parts], axis=1).astype(np.float32)
+    values = np.stack(columns, axis=1).astype(np.float32)
     return Simulation(values, values.copy(), np.zeros(n, np.uint8), np.zeros(values.shape, np.uint8), [], names,
                       parts, info, latent, signal, states, noise_var)
 
@@ -261,8 +265,11 @@ def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.rand
                     sim.labels[lo:hi] = 1
                     sim.channel_labels[lo:hi, c] = 1
                 sim.records.append(record)
-    if sim.records:
-        sim.values = np.stack([p.values() for p in sim.parts], axis=1).astype(np.float32)
+    touched = sorted({r["channel"] for r in sim.records})
+    if touched:
+        sim.values = sim.clean.copy()
+        for c in touched:
+            sim.values[:, c] = sim.parts[c].values()
 
 
 def _place_mar(occupied: np.ndarray, r: ResolvedAnomaly, length: int, rng: np.random.Generator, sim: Simulation,

@@ -629,7 +629,7 @@ def garch(n: int, p: GarchParams, ctx: PatternContext) -> np.ndarray:
 
 def _gt_phase(x: np.ndarray, n: int, frequency: float) -> np.ndarray:
     step = (n / 100) / max(n - 1, 1)
-    return 2 * np.pi * frequency * x * step
+    return x * (2 * np.pi * frequency * step)
 
 
 def _gt_period(p: Any, n: int) -> float | None:
@@ -655,7 +655,9 @@ class GutenTagSineParams:
 def gt_sine(x: np.ndarray, n: int, p: GutenTagSineParams) -> np.ndarray:
     """GutenTAG sine: A sin(2 pi f t) [* sin(2 pi f t * freq_mod)]."""
     base = _gt_phase(x, n, p.frequency)
-    out = p.amplitude * np.sin(base + p.phase)
+    out = np.sin(base + p.phase if p.phase else base)
+    if p.amplitude != 1.0:
+        out *= p.amplitude
     return out * np.sin(base * p.freq_mod) if p.freq_mod > 0 else out
 
 
