@@ -78,6 +78,13 @@ def test_other_settings_in_the_same_folder_are_refused(mvtec, tmp_path):
     with pytest.raises(ConfigError, match="parameters"):
         generate_image_corpus("cutpaste", "mvtec_ad", mvtec.root, tmp_path / "o", category="bottle",
                               options={"hue": 0.0})
+    # a run that failed before writing any sample does not pin the folder's settings
+    with pytest.raises(ConfigError, match="smaller than the patch bounds"):
+        generate_image_corpus("cutpaste_scar", "mvtec_ad", mvtec.root, tmp_path / "f", category="grid",
+                              options={"scar_height_low": 35, "scar_height_high": 40})
+    fixed = generate_image_corpus("cutpaste_scar", "mvtec_ad", mvtec.root, tmp_path / "f", category="grid",
+                                  contact_sheet=0)
+    assert fixed.num_samples == 3
 
 
 def test_nsa_takes_donors_from_the_source_dataset_and_card_inherits_licence(mvtec, tmp_path):

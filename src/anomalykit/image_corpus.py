@@ -93,7 +93,7 @@ def prepare_generator(method: str, options: dict[str, Any] | None, dataset: str,
     names = {f.name for f in fields(cls.config_class)}
     donors_set = any(options.get(k) is not None for k in ("donor_dataset", "donor_root", "donor_dir"))
     if {"donor_dataset", "donor_root"} <= names and not donors_set:
-        options.update(donor_dataset=dataset, donor_root=str(Path(root).expanduser()))
+        options.update(donor_dataset=dataset, donor_root=str(Path(root).expanduser().resolve()))
     return get_generator(method, **options)
 
 
@@ -156,9 +156,19 @@ def generate_image_corpus(
     return ImageCorpusResult(out_dir, manifest, generated, manifest.num_samples - generated, sheet)
 
 
+def _holds_samples(out_dir: Path) -> bool:
+    from .shards import MANIFEST_NAME
+
+    if not (out_dir / MANIFEST_NAME).is_file():
+        return False
+    return ShardManifest.load(out_dir).num_samples > 0
+
+
 def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    """Record the settings of a run; refuse to add to a corpus made with other settings (a
+    folder whose earlier run stopped before writing any sample takes the new settings)."""
     path = out_dir / SETTINGS_NAME
-    if path.is_file():
+    if path.is_file() and _holds_samples(out_dir):
         try:
             before = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:

@@ -299,6 +299,9 @@ class NSAGenerator(Generator):
 
         # destination: uniform; with objects, overlapping the object
         area = ph * pw
+        if objects and not patch_object.any():  # type: ignore[union-attr]
+            return _Patch({"placed": False, "reason": "the resized patch holds no object",
+                           "src_box": box_dict(sy0, sy1, sx0, sx1)}, False)
         for attempt in range(c.max_attempts):
             dy0, dx0 = int(rng.integers(0, height - ph + 1)), int(rng.integers(0, width - pw + 1))
             if not objects:
