@@ -889,8 +889,12 @@ class EventStore:
             pieces.append(table.slice(start, count))
             labels.append(flags[start:start + count])
         table = pa.concat_tables(pieces)
+        target = np.concatenate(labels)
+        dates = table.column("date").cast(pa.int64()).to_numpy()
+        if np.all(dates[1:] >= dates[:-1]):  # consecutive days (a week, a session): already in order
+            return table, target
         order = pc.sort_indices(table, [("date", "ascending")])  # stable: equal dates keep their order
-        return table.take(order), np.concatenate(labels)[order.to_numpy()]
+        return table.take(order), target[order.to_numpy()]
 
 
 def read_csv_dicts(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
