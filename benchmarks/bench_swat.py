@@ -67,6 +67,7 @@ def main() -> None:
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task(f"writing a {args.rows:,}-row SWaT workbook (openpyxl, reused later)", total=None)
+        reused = (args.workdir / f"rows-{args.rows}-seed-{args.seed}" / RELEASE_FOLDER / "Physical" / "SWaT_Dataset_Attack_v0.xlsx").is_file()
         write_s, release = timed(lambda: build_workbook(args.workdir, args.rows, args.seed))
         progress.remove_task(task)
         workbook = release / "Physical" / "SWaT_Dataset_Attack_v0.xlsx"
@@ -104,7 +105,8 @@ def main() -> None:
     assert int(first.target.sum()) == int((frame["Normal/Attack"].str.replace(" ", "") == "Attack").sum())
 
     size_mb = workbook.stat().st_size / 1e6
-    console.print(f"workbook: {args.rows:,} rows x 53 columns, {size_mb:.1f} MB xlsx (written in {write_s:.1f} s); "
+    origin = f"reused from {args.workdir}" if reused else f"written in {write_s:.1f} s"
+    console.print(f"workbook: {args.rows:,} rows x 53 columns, {size_mb:.1f} MB xlsx ({origin}); "
                   f"Parquet cache {cache_bytes / 1e6:.1f} MB")  # fmt: skip
     table = Table(title="SWaT Attack-layout workbook: load times")
     for column in ("reader", "seconds", "rows/s"):
