@@ -129,6 +129,17 @@ def test_week_and_session_units(r42):
     assert len(night) == 1 and night[0].target.all()  # the after-hours session is all malicious
 
 
+def test_sessions_opened_in_the_same_second_get_distinct_keys(tmp_path):
+    built = build("cert", tmp_path)
+    logon = built.root / "r4.2" / "logon.csv"
+    for i, activity in enumerate(("Logon", "Logoff", "Logon", "Logoff")):
+        corrupt(logon, f"{{S{i}S1-S1SS11SS-111{i}SSSS}},01/06/2010 20:00:00,ABC1000,PC-9999,{activity}")
+    sessions = _load(built.root, unit="session")
+    assert len(sessions) == built.expected["sessions"] + 2
+    keys = [k for k in sessions.keys if "/PC-9999/" in k]
+    assert keys == ["r4.2/ABC1000/PC-9999/2010-01-06T20:00:00", "r4.2/ABC1000/PC-9999/2010-01-06T20:00:00#1"]
+
+
 def test_index_is_cached_and_rebuilt_when_a_source_changes(tmp_path):
     built = build("cert", tmp_path)
     ds = _load(built.root)
@@ -317,3 +328,13 @@ def test_verify_reports_counts(r42):
     assert report.counts["users"] == r42.expected["users"]
     assert any("http.csv" in m for m in report.count_mismatches)  # a tiny tree is not the full release
     assert not report.missing and not report.malformed
+
+
+def test_verify_reports_missing_files(tmp_path):
+    built = build("cert", tmp_path)
+    (built.root / "r4.2" / "psychometric.csv").unlink()
+    with pytest.raises(DatasetNotFoundError, match="psychometric"):
+        _load(built.root)[0]
+    report = _load(built.root).loader.verify()
+    assert report.missing == [str(built.root / "r4.2" / "psychometric.csv")]
+    assert any("psychometric" in m for m in report.malformed)

@@ -660,6 +660,11 @@ def build_index(folder: Path, release: str, files: dict[str, Path], answers: Ans
             "orphan_logoffs": info["orphan_logoffs"],
         }
         (work / "index.json").write_text(json.dumps(payload, indent=1))
+        try:
+            if IndexInfo.load(folder).fingerprint == fingerprint:  # another process finished first
+                return IndexInfo.load(folder)
+        except (OSError, ValueError, KeyError):
+            pass
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(work, folder)
