@@ -663,9 +663,7 @@ class SWaT(DatasetLoader):
             if wanted is not None and stem not in wanted:
                 continue
             formats = by_stem[stem]
-            order = ["xlsx", "csv"] if self.format in ("auto", "xlsx") else ["csv"]
-            if self.format == "xlsx":
-                order = ["xlsx"]
+            order = {"auto": ["xlsx", "csv"], "xlsx": ["xlsx"], "csv": ["csv"]}[self.format]
             path = next((formats[f] for f in order if f in formats), None)
             if path is None:
                 if wanted is not None:
@@ -728,6 +726,8 @@ class SWaT(DatasetLoader):
                 cached = pq.read_table(cache_path)
                 if (cached.schema.metadata or {}).get(b"anomalykit.swat.sha256", b"").decode() == sha:
                     table = SwatTable.from_arrow(cached)
+                    # the same bytes may sit at another path now: report problems where they are
+                    table.problems = [RowProblem(str(path), q.line, q.reason, q.action) for q in table.problems]
                     log.debug("swat: read %s from cache %s", path.name, cache_path)
             except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
                 log.warning("swat: ignoring unreadable cache %s (%s)", cache_path, exc)
