@@ -78,3 +78,20 @@ def test_clear_errors(tmp_path):
     missing = runner.invoke(app, ["generate", "series", "--config", str(tmp_path / "nope.yaml"), "--out",
                                   str(tmp_path / "o")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_script_is_the_same_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "series.yaml"
+    config.write_text(CONFIG)
+    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_series.py"
+    done = subprocess.run([sys.executable, str(script), "--config", str(config), "--out", str(tmp_path / "s"),
+                           "--num", "2", "--seed", "7"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = runner.invoke(app, ["generate", "series", "--config", str(config), "--num", "2", "--seed", "7",
+                                    "--out", str(tmp_path / "c")])
+    assert reference.exit_code == 0
+    assert manifest_checksums(tmp_path / "s") == manifest_checksums(tmp_path / "c")

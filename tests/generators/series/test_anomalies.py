@@ -230,3 +230,12 @@ def test_inject_errors_name_the_key_and_the_series():
         bad_channel(source, seed=0)
     with pytest.raises(anomalykit.ConfigError, match="needs a source"):
         too_long(seed=0)
+
+
+def test_an_anomaly_that_changes_nothing_is_reported_not_labelled():
+    gen = anomalykit.get_generator("syntsbench", length=1000, channels=[{"pattern": "random-mode-jump"}],
+                                   anomalies=[{"kind": "pattern", "length": 100}])
+    with pytest.warns(UserWarning, match=r"anomalies\[0\]: the pattern anomaly .* changed no value"):
+        sample = gen(seed=0)
+    assert sample.label == 0 and not sample.target.any()
+    assert sample.meta["anomalies"][0]["changed_steps"] == 0 and sample.meta["anomalies"][0]["start"] is None

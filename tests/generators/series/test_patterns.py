@@ -122,3 +122,20 @@ def test_noise_at_a_target_snr():
     noise = sim.values[:, 0].astype(np.float64) - sim.signal[0]
     snr = 10 * np.log10(np.var(sim.signal[0]) / np.var(noise))
     assert abs(snr - 10) < 0.2
+
+
+def test_gutentag_variance_and_poisson_noise():
+    gen = anomalykit.get_generator("syntsbench", length=20000, channels=[
+        {"kind": "sine", "amplitude": 2.0, "variance": 0.1},          # GutenTAG: std = variance * amplitude
+        {"pattern": {"kind": "linear-trend", "slope": 0.0, "intercept": 5.0}, "noise": {"kind": "poisson"}},
+    ])
+    sim = gen.simulate(seed=0)
+    gaussian = sim.values[:, 0].astype(np.float64) - sim.signal[0]
+    assert abs(np.std(gaussian) - 0.2) < 0.01
+    counts = sim.values[:, 1].astype(np.float64)
+    assert np.allclose(counts, np.round(counts))  # a constant signal shifted to 0: Poisson(0) noise
+    poisson = anomalykit.get_generator("syntsbench", length=20000, channels=[
+        {"pattern": {"kind": "step-function", "before": 0.0, "after": 9.0}, "noise": {"kind": "poisson"}}])
+    values = poisson(seed=0).data.values[:, 0].astype(np.float64)
+    after = values[20000 // 3 + 1:]
+    assert abs(after.mean() - 9.0) < 0.1 and abs(after.var() - 9.0) < 0.5  # Poisson: variance = mean

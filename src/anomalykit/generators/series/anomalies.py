@@ -251,7 +251,7 @@ def pattern(parts: ChannelParts, start: int, end: int, p: PatternParams, rng: np
     if kind == "sawtooth":
         parts.base[start:end] = parts.pattern.at(x, parts.n, dataclasses.replace(parts.params, width=p.sawtooth_width))
         return {"method": "width"}
-    if kind in ("square-wave", "sawtooth-wave", "triangle-wave"):
+    if kind in ("square-wave", "sawtooth-wave"):
         q = parts.params
         phase = 2 * np.pi * q.frequency * x + q.phase
         parts.base[start:end] = q.amplitude * (sps.square(phase, p.square_duty) if kind == "square-wave"

@@ -178,6 +178,15 @@ class ChannelSpec:
             name=coerce(value.get("name"), typing.Optional[str], f"{path}.name"),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pattern": self.pattern.to_dict(),
+            "trend": self.trend.to_dict() if self.trend is not None else None,
+            "offset": self.offset,
+            "noise": to_jsonable(dataclasses.asdict(self.noise)) if self.noise is not None else None,
+            "name": self.name,
+        }
+
     def output_names(self, index: int) -> list[str]:
         base = self.name or f"{self.pattern.kind}-{index}"
         outputs = self.pattern.pattern.outputs
@@ -423,24 +432,11 @@ class _TopLevelChecks:
                 out[f.name] = [v.to_dict() if hasattr(v, "to_dict") else to_jsonable(dataclasses.asdict(v))
                                if dataclasses.is_dataclass(v) else to_jsonable(v) for v in value]
             elif dataclasses.is_dataclass(value):
-                out[f.name] = _channel_dict(value) if isinstance(value, ChannelSpec) else to_jsonable(
+                out[f.name] = value.to_dict() if hasattr(value, "to_dict") else to_jsonable(
                     dataclasses.asdict(value))
             else:
                 out[f.name] = to_jsonable(value)
         return out
-
-
-def _channel_dict(channel: ChannelSpec) -> dict[str, Any]:
-    return {
-        "pattern": channel.pattern.to_dict(),
-        "trend": channel.trend.to_dict() if channel.trend is not None else None,
-        "offset": channel.offset,
-        "noise": to_jsonable(dataclasses.asdict(channel.noise)) if channel.noise is not None else None,
-        "name": channel.name,
-    }
-
-
-ChannelSpec.to_dict = _channel_dict  # type: ignore[attr-defined]
 
 
 def _read_yaml(source: str | Path) -> Any:

@@ -1,16 +1,17 @@
 """Simulation of one series: patterns, noise, then anomalies placed and labelled.
 
-Three independent random streams (patterns, noise, anomalies) come from the sample's generator,
-so the clean series of a config does not depend on its anomalies: removing the anomalies gives
-exactly the clean twin. Every anomaly's window is tightened to the steps it really changed, so
+Patterns and noise draw from the sample's random generator, anomalies from a second stream
+seeded from it, so the clean series of a config does not depend on its anomalies (removing the
+anomalies gives exactly the clean twin) and anomaly placement does not move when the noise or
+the patterns change. Every anomaly's window is tightened to the steps it really changed, so
 the labels cover exactly the changed steps (interior steps that happen to keep their value, such
 as a sine's zero crossing under an amplitude change, stay inside the labelled window).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,7 +260,11 @@ def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.rand
                           "placed_start": start, "placed_end": end, "entry": r.index,
                           "position": spec.position if spec.start is None else "exact",
                           "parameters": {**params, **to_jsonable(extra)}}
-                if hits.size:
+                if hits.size == 0:  # e.g. a shape change on a constant segment: recorded, unlabelled, reported
+                    warnings.warn(f"{r.path}: the {kind.name} anomaly at steps [{start}, {end}) of channel {c} "
+                                  f"({sim.channel_names[c]}) changed no value; it is recorded with changed_steps 0 "
+                                  f"and not labelled", stacklevel=2)
+                else:
                     lo, hi = start + int(hits[0]), start + int(hits[-1]) + 1
                     record.update(start=lo, end=hi, length=hi - lo)
                     sim.labels[lo:hi] = 1
