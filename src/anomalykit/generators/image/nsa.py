@@ -32,7 +32,6 @@ dataset it runs on), or, when neither is set, the image itself (NSA's ``same=Tru
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
