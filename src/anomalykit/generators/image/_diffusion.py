@@ -585,7 +585,7 @@ def images_to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     for pixels in images:
         rgb = np.array(_rgb(np.asarray(pixels)))
         if rgb.shape[:2] != (size, size):
-            rgb = np.asarray(PILImage.fromarray(rgb).resize((size, size), PILImage.BICUBIC))
+            rgb = np.array(PILImage.fromarray(rgb).resize((size, size), PILImage.BICUBIC))
         batch.append(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1))
     return torch.stack(batch).float() / 127.5 - 1.0
 
