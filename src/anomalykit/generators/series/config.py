@@ -109,7 +109,8 @@ class NoiseSpec:
 
     @property
     def active(self) -> bool:
-        return self.kind == "poisson" or any(getattr(self, n) not in (None, 0.0) for n in ("snr_db", "std", "variance"))
+        return (self.kind == "poisson" or self.snr_db is not None
+                or any(getattr(self, n) not in (None, 0.0) for n in ("std", "variance")))
 
     @classmethod
     def parse(cls, value: Any, path: str) -> NoiseSpec | None:
