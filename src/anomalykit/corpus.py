@@ -23,7 +23,7 @@ from typing import Any
 from .errors import ConfigError
 from .generators.base import Generator, derive_seed
 from .schema import Sample
-from .shards import DEFAULT_MAX_BYTES, ShardManifest, ShardWriter, _progress, shard_features
+from .shards import DEFAULT_MAX_BYTES, ShardManifest, ShardWriter, _progress
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def generate_corpus(
     result = writer.manifest
     card = card if card is not None else corpus_card(generator, sources, seed=seed, per_source=per_source)
     if result.modality:
-        readme = render_card(card, result.splits(), shard_features(result.modality))
+        readme = render_card(card, result.splits(), result.features())
         (Path(out_dir) / "README.md").write_text(readme, encoding="utf-8")
     return result
 

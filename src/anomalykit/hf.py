@@ -24,7 +24,7 @@ def dataset_features(modality: Modality | str):
         "provenance": Value("string"),
     }
     for member, feature in PAYLOAD_TYPES[Modality(modality)].shard_features().items():
-        columns[member.split(".", 1)[0]] = feature
+        columns.setdefault(member.split(".", 1)[0], feature)  # mask.png wins over mask.npy
     return Features(columns)
 
 

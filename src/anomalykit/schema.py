@@ -294,7 +294,7 @@ class Image(Payload):
     def shard_features(cls):
         from datasets import Image as HFImage
 
-        return {"image.png": HFImage(), "mask.png": HFImage()}
+        return {"image.png": HFImage(), "mask.png": HFImage(), "mask.npy": _seq("float32", 2)}
 
 
 @dataclass(frozen=True, eq=False)

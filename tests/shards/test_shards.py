@@ -125,3 +125,27 @@ def test_hf_reads_the_folder_with_its_card(dataset, tmp_path):
     loaded = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))
     assert loaded["test"].num_rows == 10
     assert loaded["train"].features["mask.png"].__class__.__name__ == "Image"
+
+
+def test_card_declares_only_the_members_written(tmp_path):
+    import datasets
+    import yaml
+
+    from anomalykit.schema import Image
+
+    cloud = [Sample(key=f"c{i}", dataset="x", split="train", label=1, data=PointCloud(np.eye(3) * i),
+                    target=np.array([0, 1, 0])) for i in range(3)]
+    card = {"name": "x", "pretty_name": "X", "modality": "pointcloud", "homepage": "https://example.org",
+            "license": "cc-by-4.0", "redistribution": "allowed", "citation": "@misc{x}"}
+    manifest = write_shards(cloud, tmp_path / "pc", dataset="x", card=card)
+    assert manifest.members == ["points.npy", "sample.json", "target.npy"]
+    front = yaml.safe_load((tmp_path / "pc/README.md").read_text().split("---")[1])
+    declared = {f["name"] for f in front["dataset_info"]["features"]}
+    assert declared == {"__key__", "__url__", "sample.json", "points.npy", "target.npy"}
+    loaded = datasets.load_dataset(str(tmp_path / "pc"), cache_dir=str(tmp_path / "cache"))
+    np.testing.assert_array_equal(np.asarray(loaded["train"][1]["points.npy"]), np.eye(3))
+
+    soft = [Sample(key="s", dataset="y", split="train", label=1, data=Image(np.zeros((4, 4, 3), np.uint8)),
+                   target=np.full((4, 4), 0.5, np.float32))]
+    manifest = write_shards(soft, tmp_path / "soft", dataset="y", card={**card, "name": "y", "modality": "image"})
+    assert "mask.npy" in manifest.features() and "mask.png" not in manifest.features()

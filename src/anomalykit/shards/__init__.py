@@ -49,16 +49,23 @@ def tar_key(key: str) -> str:
     return safe
 
 
-def shard_features(modality: Modality | str):
-    """``datasets.Features`` of the columns that the Hub's webdataset builder yields."""
+def shard_features(modality: Modality | str, members: Iterable[str] | None = None):
+    """``datasets.Features`` of the columns that the Hub's webdataset builder yields.
+
+    ``members`` (the member names actually written, as recorded in the manifest) narrows the
+    payload's declared members to those present, so optional members are not declared empty.
+    """
     from datasets import Features, Value
 
     from ..schema import envelope_features
 
-    payload_type = PAYLOAD_TYPES[Modality(modality)]
+    payload_features = PAYLOAD_TYPES[Modality(modality)].shard_features()
+    if members is not None:
+        present = set(members)
+        payload_features = {name: feature for name, feature in payload_features.items() if name in present}
     columns: dict[str, Any] = {"__key__": Value("string"), "__url__": Value("string")}
     columns["sample.json"] = envelope_features()
-    columns.update(payload_type.shard_features())
+    columns.update(payload_features)
     return Features(columns)
 
 
@@ -80,6 +87,13 @@ class ShardManifest:
     complete: bool = False
     format_version: int = FORMAT_VERSION
     created: str = ""
+    members: list[str] = field(default_factory=list)
+
+    def features(self):
+        """Hub ``datasets.Features`` of these shards (only the members that were written)."""
+        if self.modality is None:
+            raise ShardError("an empty shard set has no features")
+        return shard_features(self.modality, self.members or None)
 
     @property
     def num_samples(self) -> int:
@@ -213,6 +227,7 @@ class ShardWriter:
         for stale in self.out_dir.glob(f"{data_dir}/*.partial"):
             stale.unlink()
         self.done_keys: set[str] = {k for s in self.manifest.shards for k in s.keys}
+        self._members: set[str] = set(self.manifest.members)
         self._next_index: dict[str, int] = {}
         for shard in self.manifest.shards:
             index = int(re.search(r"-(\d+)\.tar$", shard.name).group(1))  # type: ignore[union-attr]
@@ -233,6 +248,10 @@ class ShardWriter:
                 f"sample {sample.key} is {sample.modality.value}, but this shard set holds {self.manifest.modality}"
             )
         fields = sample.to_shard_fields()
+        for name in fields:
+            if name not in self._members:
+                self._members.add(name)
+                self.manifest.members = sorted(self._members)
         # each member: up to three header blocks (webdataset's tar headers may carry a pax record)
         size = sum(3 * _TAR_BLOCK + -(-len(v) // _TAR_BLOCK) * _TAR_BLOCK for v in fields.values())
         split = sample.split
@@ -322,7 +341,7 @@ def write_shards(
     manifest = writer.manifest
     card = card if card is not None else load_card(dataset)
     if card and manifest.modality:
-        readme = render_card(card, manifest.splits(), shard_features(manifest.modality))
+        readme = render_card(card, manifest.splits(), manifest.features())
         (Path(out_dir) / "README.md").write_text(readme, encoding="utf-8")
     return manifest
 
