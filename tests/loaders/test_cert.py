@@ -163,6 +163,21 @@ def test_reading_without_memory_map_gives_the_same_samples(r42):
         np.testing.assert_array_equal(a.target, b.target)
 
 
+def test_a_failed_build_leaves_no_index(tmp_path, monkeypatch):
+    built = build("cert", tmp_path)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_cert_index, "_record_ranges", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _load(built.root)
+    cache = built.root / "r4.2" / ".anomalykit"
+    assert not any(cache.iterdir())
+    monkeypatch.undo()
+    assert len(_load(built.root)) == built.expected["total"]
+
+
 def test_cache_dir_option(tmp_path):
     built = build("cert", tmp_path / "data")
     ds = _load(built.root, cache_dir=tmp_path / "cache")

@@ -15,8 +15,9 @@ import os
 import re
 import shutil
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,7 +97,7 @@ PENDING_SCHEMA = EVENT_SCHEMA.append(pa.field("day", pa.int32())).append(pa.fiel
 _ID_PATTERN = re.compile(rb"\{[^}\r\n]*\}")
 _BLOCK_SIZE = 8 << 20
 #: rows waiting to be sorted and written are flushed once they exceed this many bytes
-PENDING_BUDGET = 192 << 20
+PENDING_BUDGET = 128 << 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -728,8 +729,11 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     show = progress and total_bytes >= (64 << 20)
+    # chunks are sorted and written by one worker thread while the next day is parsed (both
+    # release the GIL); at most one chunk waits, so memory stays bounded
+    in_flight: deque[Future] = deque()
     with Progress(TextColumn(f"cert {release}: indexing"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  transient=True, disable=not show) as bar:
+                  transient=True, disable=not show) as bar, ThreadPoolExecutor(1, "cert-index") as pool:
         task = bar.add_task("index", total=total_bytes)
         try:
             for stream in streams:
@@ -751,9 +755,16 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
                 parts = [s.take_through(None if over_budget else day) for s in streams]
                 parts = [p for p in parts if p is not None and p.num_rows]
                 if parts:
-                    flush(pa.concat_tables(parts))
+                    in_flight.append(pool.submit(flush, pa.concat_tables(parts)))
+                    while len(in_flight) > 1:
+                        in_flight.popleft().result()
                 bar.update(task, completed=sum(s.position for s in streams))
+            while in_flight:
+                in_flight.popleft().result()
         finally:
+            for future in in_flight:  # after an error: let the worker finish before closing files
+                future.cancel()
+            wait(in_flight)
             writer.close()
             flags_file.close()
     np.save(work / "batch_starts.npy", np.asarray(batch_starts + [rows_written], np.int64))

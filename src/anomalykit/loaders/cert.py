@@ -95,8 +95,9 @@ class CertLoader(DatasetLoader):
       CSV reader (8 MB blocks, every column as text, dates parsed to milliseconds) and merged by
       day: a day is written once every file has moved past it (the files are in date order), so
       about one day of events is held at a time. Rows that arrive out of order, or a day larger
-      than the 192 MB budget, are written as an extra chunk of the same day, never dropped. Each
-      chunk is sorted by (day, user, date) and appended to ``events.arrow`` (Arrow IPC, one record
+      than the 128 MB budget, are written as an extra chunk of the same day, never dropped. Each
+      chunk is sorted by (day, user, date) (in a worker thread, while the next day is parsed) and
+      appended to ``events.arrow`` (Arrow IPC, one record
       batch per chunk, the ``EventLog`` columns); beside it ``malicious.u8`` holds one label byte
       per row and ``batch_starts.npy`` the first row of each batch. ``userdays.parquet`` lists
       every (user, day) with its event count, malicious count and row ranges ``[batch, start,
