@@ -139,7 +139,7 @@ def test_trend_persist_labels_to_the_end_and_creeping_ramps_in():
                                                "pattern": {"kind": "quadratic-function"}}])
     clean, anomalous = gen.pair(seed=0)
     check_exact_labels(clean, anomalous)
-    persist = anomalous.meta["anomalies"][0]
+    persist = next(r for r in anomalous.meta["anomalies"] if r["parameters"]["persist"])
     assert persist["end"] == 600 and anomalous.target[100:].all()
     creep = anomalykit.get_generator("syntsbench", length=300, anomalies=[
         {"kind": "mean", "start": 100, "length": 50, "offset": 2.0, "creeping_length": 10}])
@@ -239,3 +239,18 @@ def test_an_anomaly_that_changes_nothing_is_reported_not_labelled():
         sample = gen(seed=0)
     assert sample.label == 0 and not sample.target.any()
     assert sample.meta["anomalies"][0]["changed_steps"] == 0 and sample.meta["anomalies"][0]["start"] is None
+
+
+def test_anomalies_to_the_end_leave_room_for_the_others_and_clean_copy_in_meta():
+    gen = anomalykit.get_generator("syntsbench", length=1000, include_clean=True, anomalies=[
+        {"kind": "level-shift", "position": "middle", "offset": 1.0},
+        {"kind": "trend", "channel": 0, "length": 50, "persist": False},
+        {"kind": "mean", "length": 100, "count": 3}])
+    clean, sample = gen.pair(seed=4)
+    check_exact_labels(clean, sample)
+    shift = next(r for r in sample.meta["anomalies"] if r["kind"] == "level-shift")
+    others = [r for r in sample.meta["anomalies"] if r["kind"] != "level-shift"]
+    assert len(others) == 4 and all(not r["placed_start"] <= shift["placed_start"] < r["placed_end"] for r in others)
+    assert 333 <= shift["placed_start"] < 667 and shift["end"] == 1000
+    assert sample.target[shift["placed_start"]:].all()
+    np.testing.assert_array_equal(np.asarray(sample.meta["clean"], np.float32), clean.data.values)

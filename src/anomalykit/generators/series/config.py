@@ -377,7 +377,10 @@ def resolve_anomalies(anomalies: list[AnomalySpec], n: int, num_channels: int,
         if kind.name == "missing" and spec.params.driver is not None and spec.params.driver >= num_channels:
             raise ConfigError(f"{path}.driver: {spec.params.driver} is above the allowed range "
                               f"[0, {num_channels - 1}]")
-        steps = count * (length if length is not None else n - (spec.start if spec.start is not None else lo))
+        if length is not None:
+            steps = count * length
+        else:  # runs to the end from a start known only at placement (placed after the others)
+            steps = n - spec.start if spec.start is not None else 1
         for c in spec.channel:
             budget[c] += steps
             if budget[c] > n:

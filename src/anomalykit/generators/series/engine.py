@@ -148,10 +148,9 @@ def _start_range(r: ResolvedAnomaly, length: int | None) -> tuple[int, int]:
     return a, max(a + 1, min(b, last + 1))
 
 
-def _free_ranges(intervals: list[tuple[int, int]], a: int, b: int, span: int, gap: int, to_end: bool
-                 ) -> list[tuple[int, int]]:
+def _free_ranges(intervals: list[tuple[int, int]], a: int, b: int, span: int, gap: int) -> list[tuple[int, int]]:
     """Starts in [a, b) whose [start - gap, start + span + gap) misses every occupied interval."""
-    forbidden = sorted((a if to_end else lo - span - gap + 1, hi + gap) for lo, hi in intervals)
+    forbidden = sorted((lo - span - gap + 1, hi + gap) for lo, hi in intervals)
     free, cursor = [], a
     for lo, hi in forbidden:
         if lo >= b:
@@ -172,13 +171,13 @@ def _place(occupied: np.ndarray, intervals: list[tuple[int, int]], r: ResolvedAn
     spec = r.spec
     if spec.start is not None:
         s = spec.start
-        stop = n if length is None else s + length
+        stop = s + 1 if length is None else s + length
         if occupied[s:stop].any():
             raise ConfigError(f"{r.path}.start: steps [{s}, {stop}) overlap an earlier anomaly on the same channel")
         return s
     span = 1 if length is None else length
     a, b = _start_range(r, length)
-    free = _free_ranges(intervals, a, b, span, gap, length is None)
+    free = _free_ranges(intervals, a, b, span, gap)
     total = sum(hi - lo for lo, hi in free)
     if total == 0:
         raise ConfigError(f"{r.path}: no free place left for a {span}-step {spec.kind} anomaly at position "
@@ -205,6 +204,10 @@ def _changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return ~((before32 == after32) | (np.isnan(before32) & np.isnan(after32)))
 
 
+def _runs_to_end(r: ResolvedAnomaly) -> bool:
+    return r.length is None or (r.spec.kind == "trend" and bool(r.spec.params.persist))
+
+
 def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.random.Generator,
                      resolved: list[ResolvedAnomaly] | None = None) -> None:
     n, num_channels = sim.values.shape
@@ -212,7 +215,9 @@ def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.rand
         resolved = resolve_anomalies(anomalies, n, num_channels)
     occupied = np.zeros((num_channels, n), bool)
     intervals: list[list[tuple[int, int]]] = [[] for _ in range(num_channels)]
-    for r in resolved:
+    # changes that last to the end of the series (level shift without a length, persisting trend)
+    # are applied after the others, so that they shift everything after their onset
+    for r in sorted(resolved, key=_runs_to_end):
         spec, kind = r.spec, r.spec.anomaly
         params = spec.params_record
         batch: list[int] = []
@@ -252,8 +257,11 @@ def _apply_anomalies(sim: Simulation, anomalies: list[AnomalySpec], rng: np.rand
                 before = parts.window(start, check_end)
                 extra = kind.apply(parts, start, end, spec.params, rng, spec.creeping_length)
                 changed = _changed(before, parts.window(start, check_end))
-                occupied[c, start:check_end] = True
-                intervals[c].append((start, check_end))
+                # a change that lasts to the end reserves only its own onset (later anomalies may
+                # ride on the new level); the others reserve their window
+                reserved = start + 1 if length is None else end
+                occupied[c, start:reserved] = True
+                intervals[c].append((start, reserved))
                 hits = np.flatnonzero(changed)
                 record = {"kind": kind.name, "channel": c, "channel_name": sim.channel_names[c],
                           "start": None, "end": None, "length": 0, "changed_steps": int(hits.size),
