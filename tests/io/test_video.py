@@ -104,11 +104,19 @@ def test_probe_reads_the_header(clip_file):
     assert info.duration_s == pytest.approx(40 / 30, abs=0.05)
 
 
-def test_write_video_is_deterministic_and_validates(tmp_path):
-    frames = _graded(12)
-    write_video(tmp_path / "a.mp4", frames, gop=4)
-    write_video(tmp_path / "b.mp4", frames, gop=4)
-    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+def test_write_video_places_keyframes_and_validates(tmp_path):
+    import av
+
+    frames = _graded(30)
+    codec = write_video(tmp_path / "a.mp4", frames, gop=10, b_frames=2)
+    assert codec == CODECS[0]
+    np.testing.assert_allclose(decode_frames(tmp_path / "a.mp4").astype(float), frames, atol=6)
+    if codec == "libx264":
+        with av.open(str(tmp_path / "a.mp4")) as container:
+            stream = container.streams.video[0]
+            ticks = 1 / (stream.average_rate * stream.time_base)
+            keyframes = sorted(round(p.pts / ticks) for p in container.demux(stream) if p.is_keyframe and p.pts is not None)
+        assert keyframes == [0, 10, 20]
     with pytest.raises(ValueError, match="even"):
         write_video(tmp_path / "c.mp4", np.zeros((2, 5, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):

@@ -127,6 +127,7 @@ class VideoReader:
         self._seeked_to = 0
         self._last_keyframe: int | None = None
         self._keyframe_interval = 0
+        self._header_frames = int(self._stream.frames or 0)
         self.height = int(self._stream.codec_context.height)
         self.width = int(self._stream.codec_context.width)
 
@@ -197,7 +198,7 @@ class VideoReader:
         ahead = start - self._next_index
         if self._frames is None or ahead < 0 or ahead > max(self.forward_window, self._keyframe_interval):
             self._restart(start)
-        out: list[np.ndarray] = []
+        out = _FrameBuffer(self._expected(start, stop), self.height, self.width, self.path)
         first = True
         back = 0
         while True:
@@ -219,9 +220,15 @@ class VideoReader:
                 self._next_index = index
                 break
             out.append(frame.to_ndarray(format="rgb24"))
-        if not out:
-            return np.zeros((0, self.height, self.width, 3), np.uint8)
-        return np.stack(out)
+        return out.result()
+
+    def _expected(self, start: int, stop: int | None) -> int:
+        """How many frames ``[start, stop)`` should hold according to the header (0: unknown)."""
+        total = self._header_frames
+        if total <= 0:
+            return 0
+        end = total if stop is None else min(stop, total)
+        return max(end - start, 0)
 
     def clips(self, length: int, stride: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_frame, clip)`` for consecutive clips of ``length`` frames, ``stride``
@@ -328,6 +335,36 @@ def close_cached_readers() -> None:
     _READERS.clear()
 
 
+class _FrameBuffer:
+    """Collects decoded frames into one preallocated T x H x W x 3 array when the count is known
+    (no list of frames and no final stacking copy); grows by concatenation past that count."""
+
+    def __init__(self, expected: int, height: int, width: int, path: str) -> None:
+        self.array = np.empty((expected, height, width, 3), np.uint8)
+        self.count = 0
+        self.extra: list[np.ndarray] = []
+        self.path = path
+
+    def append(self, frame: np.ndarray) -> None:
+        if self.count < self.array.shape[0]:
+            if frame.shape != self.array.shape[1:]:
+                raise MalformedFileError(self.path, f"frame {self.count} is {frame.shape[1]}x{frame.shape[0]}, "
+                                         f"the stream is {self.array.shape[2]}x{self.array.shape[1]}")
+            self.array[self.count] = frame
+        else:
+            self.extra.append(frame)
+        self.count += 1
+
+    def result(self) -> np.ndarray:
+        filled = self.array[: min(self.count, self.array.shape[0])]
+        if self.extra:
+            try:
+                return np.concatenate([filled, np.stack(self.extra)])
+            except ValueError as exc:
+                raise MalformedFileError(self.path, f"frames change size mid-stream ({exc})") from None
+        return filled
+
+
 def decode_frames(
     path: str | Path, start: int = 0, stop: int | None = None, *, threads: bool = True, reuse: bool = True
 ) -> np.ndarray:
@@ -396,8 +433,9 @@ def write_video(
 ) -> str:
     """Encode T x H x W x 3 uint8 ``frames`` into an MP4 file; return the codec used.
 
-    ``codec=None`` picks H.264 (libx264) when PyAV's FFmpeg has it, else MPEG-4 Part 2. The
-    encoder runs single-threaded so that the same frames give the same bytes. H and W must be even.
+    ``codec=None`` picks H.264 (libx264) when PyAV's FFmpeg has it, else MPEG-4 Part 2. Keyframes
+    come every ``gop`` frames, with up to ``b_frames`` B-frames between references; the encoder
+    runs single-threaded. H and W must be even (4:2:0 chroma).
     """
     av = _av()
     frames = np.asarray(frames)
@@ -409,14 +447,15 @@ def write_video(
     codec = codec or ("libx264" if h264_available() else "mpeg4")
     options = {"threads": "1"}
     if codec == "libx264":
-        options.update({"preset": "veryfast", "bframes": str(b_frames), "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"})
+        # fixed keyframe interval (no scene-cut keyframes), so that seeking is predictable
+        options.update({"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"})
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = gop
+        stream.codec_context.max_b_frames = b_frames
         if codec != "libx264":
-            stream.codec_context.max_b_frames = b_frames
             stream.codec_context.bit_rate = 2_000_000
         stream.thread_count = 1
         for array in frames:
