@@ -356,8 +356,8 @@ def _constant_strings(value: str, n: int) -> pa.Array:
 class _Stream:
     """Streams one activity file as typed batches of the stored schema, keeping rows by day."""
 
-    def __init__(self, source: SourceFile, malicious: dict[str, str] | None, insiders: dict[str, Insider],
-                 strict: bool, skipped: Skipped, display: str) -> None:
+    def __init__(self, source: SourceFile, malicious: dict[str, str] | None, strict: bool, skipped: Skipped,
+                 display: str) -> None:
         self.source = source
         self.display = display
         self.strict = strict
@@ -686,8 +686,7 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         if source is None:
             continue
         display = str(path)
-        streams.append(_Stream(source, answers.malicious[kind] if answers else None,
-                               answers.insiders if answers else {}, strict, skipped, display))
+        streams.append(_Stream(source, answers.malicious[kind] if answers else None, strict, skipped, display))
     total_bytes = sum(s.source.path.stat().st_size for s in streams)
     sessions = _Sessions()
     ranges: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "day", "batch", "start", "count", "malicious")}

@@ -215,14 +215,10 @@ class CertLoader(DatasetLoader):
             elif self.strict:
                 raise self.not_found(path, f"{self.release} activity file {kind}.csv")
             else:
-                self._skips.add(self._display(path), "activity file missing")
+                self._skips.add(str(path), "activity file missing")
         if not files:
             raise self.not_found(self.release_dir / "logon.csv", f"{self.release} activity files")
         return files
-
-    @staticmethod
-    def _display(path: Path) -> str:
-        return str(path)
 
     # -- answers and index -------------------------------------------------------------------
     @property
@@ -447,13 +443,13 @@ class CertLoader(DatasetLoader):
         if not names:
             if self.strict:
                 raise self.not_found(folder / "2009-12.csv", f"{self.release} LDAP snapshots (LDAP/YYYY-MM.csv)")
-            self._skips.add(self._display(folder), "no LDAP/YYYY-MM.csv snapshots; user attributes are None")
+            self._skips.add(str(folder), "no LDAP/YYYY-MM.csv snapshots; user attributes are None")
         for name in names:  # sorted: the listing order of a folder is arbitrary
             path = folder / name
             month = name[:-4]
             header, rows = read_csv_dicts(path)
             if "user_id" not in header:
-                fail_or_skip(self.strict, self._skips, self._display(path),
+                fail_or_skip(self.strict, self._skips, str(path),
                              f"no user_id column; {self.release} LDAP has columns {','.join(LDAP_COLUMNS[self.release])}", 1)
                 continue
             for _, values in rows:
@@ -468,18 +464,18 @@ class CertLoader(DatasetLoader):
         if not path.is_file():
             if self.strict:
                 raise self.not_found(path, f"{self.release} psychometric.csv")
-            self._skips.add(self._display(path), "file missing; psychometric scores are None")
+            self._skips.add(str(path), "file missing; psychometric scores are None")
         else:
             header, rows = read_csv_dicts(path)
             missing = [c for c in PSYCHOMETRIC_COLUMNS if c not in header]
             if missing:
-                fail_or_skip(self.strict, self._skips, self._display(path), f"missing column(s) {', '.join(missing)}", 1)
+                fail_or_skip(self.strict, self._skips, str(path), f"missing column(s) {', '.join(missing)}", 1)
                 rows = []
             for line, values in rows:
                 try:
                     psychometric[values["user_id"]] = {t: int(values[t]) for t in "OCEAN"}
                 except ValueError:
-                    fail_or_skip(self.strict, self._skips, self._display(path),
+                    fail_or_skip(self.strict, self._skips, str(path),
                                  f"a score of {values['user_id']} is not an integer", line)
         self._people_cache = {"ldap": ldap, "months": months, "psychometric": psychometric}
         return self._people_cache
@@ -490,11 +486,11 @@ class CertLoader(DatasetLoader):
         report = VerifyReport(self.name, str(self.root))
         for kind in ACTIVITY_TYPES + ("psychometric",):
             if not (self.release_dir / f"{kind}.csv").is_file():
-                report.missing.append(self._display(self.release_dir / f"{kind}.csv"))
+                report.missing.append(str(self.release_dir / f"{kind}.csv"))
         if not (self.release_dir / "LDAP").is_dir():
-            report.missing.append(self._display(self.release_dir / "LDAP") + "/")
+            report.missing.append(str(self.release_dir / "LDAP") + "/")
         if self.release != "r4.2" and not (self.release_dir / "decoy_file.csv").is_file():
-            report.missing.append(self._display(self.release_dir / "decoy_file.csv"))
+            report.missing.append(str(self.release_dir / "decoy_file.csv"))
         if self._answers_dir() is None:
             report.missing.append("answers/insiders.csv")
         strict, self.strict = self.strict, False
