@@ -269,11 +269,24 @@ def test_training_script_and_corpus(tmp_path, monkeypatch):
 
     normals = anomalykit.load("mvtec_ad", built.root, category="bottle").filter(split="train", label=0)
     gen = anomalykit.get_generator("anogen", weights=str(out), steps=2, device="cpu", box_mode="anywhere")
-    manifest = generate_corpus(gen, normals, out_dir=tmp_path / "corpus", per_source=1, seed=0)
+    generate_corpus(gen, normals, out_dir=tmp_path / "corpus", per_source=1, seed=0)
     samples = list(read_shards(tmp_path / "corpus"))
     assert len(samples) == len(normals) and all(s.label == 1 and s.target.any() for s in samples)
     assert all(s.data.pixels.shape == (32, 32, 3) for s in samples)
-    assert manifest is not None
+
+    # the corpus command gives the same bytes
+    from typer.testing import CliRunner
+
+    from anomalykit.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "image", "anogen", "--from", "mvtec_ad", "--root", str(built.root),
+                                      "--out", str(tmp_path / "cli"), "-o", f"weights={out}", "-o", "steps=2",
+                                      "-o", "device=cpu", "-o", "box_mode=anywhere", "--contact-sheet", "0"])
+    assert result.exit_code == 0, result.output
+    by_key = {s.key: s for s in read_shards(tmp_path / "cli")}
+    assert len(by_key) == len(samples)
+    for sample in samples:
+        assert np.array_equal(by_key[sample.key].data.pixels, sample.data.pixels)
 
 
 def test_example_is_small_and_runs():

@@ -218,7 +218,6 @@ def test_generator_bad_input(trained, tmp_path):
 
 
 def test_training_script_and_corpus(tmp_path, monkeypatch):
-    from anomalykit.corpus import generate_corpus
     from anomalykit.shards import read_shards
     from anomalykit.testing import build
 
@@ -234,12 +233,19 @@ def test_training_script_and_corpus(tmp_path, monkeypatch):
     assert weights.defects == ["broken_large", "contamination"] and weights.category == "bottle"
     assert weights.train["anomalies"] == 2 and weights.train["normals"] == 3  # a third of 3 per defect
 
-    normals = anomalykit.load("mvtec_ad", built.root, category="bottle").filter(split="train", label=0)
-    gen = anomalykit.get_generator("seas", weights=str(out), steps=3, device="cpu")
-    generate_corpus(gen, normals, out_dir=tmp_path / "corpus", per_source=1, seed=0)
+    from typer.testing import CliRunner
+
+    from anomalykit.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "image", "seas", "--from", "mvtec_ad", "--root", str(built.root),
+                                      "--out", str(tmp_path / "corpus"), "-o", f"weights={out}", "-o", "steps=3",
+                                      "-o", "device=cpu", "--contact-sheet", "2"])
+    assert result.exit_code == 0, result.output
     samples = list(read_shards(tmp_path / "corpus"))
+    normals = anomalykit.load("mvtec_ad", built.root, category="bottle").filter(split="train", label=0)
     assert len(samples) == len(normals)
     assert all(s.label == 1 and s.defect in weights.defects and s.target.shape == (32, 32) for s in samples)
+    assert (tmp_path / "corpus" / "contact_sheet.png").is_file()
 
 
 def test_example_is_small_and_runs():

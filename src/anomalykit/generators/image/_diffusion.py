@@ -368,6 +368,13 @@ def get_parts(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         return _CACHE[key]
 
 
+def weights_identity(weights: str | Path) -> tuple[str, float]:
+    """Where saved weights are and when they were last written (a retrained folder is reloaded)."""
+    path = Path(weights).expanduser().resolve()
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+    return str(path), max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+
+
 def clear_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()

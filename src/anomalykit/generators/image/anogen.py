@@ -610,14 +610,14 @@ class AnoGen(Generator):
     def weights(self) -> AnoGenWeights:
         if not self.config.weights:
             raise ConfigError("anogen: weights=PATH is required (train them with scripts/train_anogen.py)")
-        return D.get_parts(("anogen-weights", str(Path(self.config.weights).resolve())),
+        return D.get_parts(("anogen-weights", *D.weights_identity(self.config.weights)),
                            lambda: AnoGenWeights.load(self.config.weights))
 
     def model(self) -> tuple[D.DiffusionParts, AnoGenWeights]:
         weights = self.weights()
         model_id = self.config.model or weights.model
         device = D.resolve_device(self.config.device)
-        key = ("anogen", model_id, str(Path(self.config.weights).resolve()), str(device), self.config.dtype)
+        key = ("anogen", model_id, *D.weights_identity(self.config.weights), str(device), self.config.dtype)
 
         def build() -> D.DiffusionParts:
             parts = D.load_parts(model_id, device=device, dtype=self.config.dtype)

@@ -780,13 +780,13 @@ class SeaS(Generator):
     def weights(self) -> SeaSWeights:
         if not self.config.weights:
             raise ConfigError("seas: weights=PATH is required (train them with scripts/train_seas.py)")
-        return D.get_parts(("seas-weights", str(Path(self.config.weights).resolve())),
+        return D.get_parts(("seas-weights", *D.weights_identity(self.config.weights)),
                            lambda: SeaSWeights.load(self.config.weights))
 
     def model(self) -> tuple[D.DiffusionParts, RefinedMaskHead, SeaSWeights]:
         weights = self.weights()
         device = D.resolve_device(self.config.device)
-        key = ("seas", self.config.model or weights.model, str(Path(self.config.weights).resolve()), str(device),
+        key = ("seas", self.config.model or weights.model, *D.weights_identity(self.config.weights), str(device),
                self.config.dtype)
         parts, rmp = D.get_parts(key, lambda: load_model(weights, model=self.config.model, device=device,
                                                          dtype=self.config.dtype))
