@@ -24,6 +24,11 @@ anomalies:
 """
 
 
+def flat(output: str) -> str:
+    """The command's output with the console's line wrapping undone."""
+    return " ".join(output.split())
+
+
 def manifest_checksums(out):
     manifest = json.loads((out / "manifest.json").read_text())
     return [(s["name"], s["sha256"], s["num_samples"]) for s in manifest["shards"]]
@@ -73,11 +78,11 @@ def test_clear_errors(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("length: 100\nanomalies:\n  - {kind: mean, length: 10}\n  - {kind: mean, length: 500}\n")
     bad = runner.invoke(app, ["generate", "series", "--config", str(config), "--out", str(tmp_path / "o")])
-    assert bad.exit_code == 1 and "anomalies[1].length: 500 is above the allowed range [1, 100]" in bad.output
+    assert bad.exit_code == 1 and "anomalies[1].length: 500 is above the allowed range [1, 100]" in flat(bad.output)
     assert not (tmp_path / "o").exists()
     missing = runner.invoke(app, ["generate", "series", "--config", str(tmp_path / "nope.yaml"), "--out",
                                   str(tmp_path / "o")])
-    assert missing.exit_code == 1 and "does not exist" in missing.output
+    assert missing.exit_code == 1 and "does not exist" in flat(missing.output)
 
 
 def test_script_is_the_same_command(tmp_path):
@@ -95,3 +100,26 @@ def test_script_is_the_same_command(tmp_path):
                                     "--out", str(tmp_path / "c")])
     assert reference.exit_code == 0
     assert manifest_checksums(tmp_path / "s") == manifest_checksums(tmp_path / "c")
+
+
+def test_a_gutentag_config_is_read(tmp_path):
+    config = tmp_path / "gutentag.yaml"
+    config.write_text("""
+timeseries:
+  - name: a
+    length: 500
+    base-oscillations: [{kind: sine, frequency: 5.0, variance: 0.05}]
+    anomalies: [{position: middle, length: 40, kinds: [{kind: mean, offset: 1.0}]}]
+  - name: b
+    length: 300
+    base-oscillations: [{kind: random-walk}]
+    anomalies: []
+""")
+    out = tmp_path / "o"
+    ambiguous = runner.invoke(app, ["generate", "series", "--config", str(config), "--out", str(out)])
+    assert ambiguous.exit_code == 1 and "pick one with --only (a, b)" in flat(ambiguous.output)
+    result = runner.invoke(app, ["generate", "series", "--config", str(config), "--out", str(out), "--only", "a",
+                                 "--num", "2"])
+    assert result.exit_code == 0, result.output
+    samples = list(read_shards(out))
+    assert len(samples) == 2 and all(s.category == "a" and s.target.sum() == 40 for s in samples)

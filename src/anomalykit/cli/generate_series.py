@@ -23,10 +23,12 @@ def series_command(
     root: Path = typer.Option(None, "--root", "-r", help="root folder of the --from dataset"),
     per_source: int = typer.Option(1, "--per-source", help="anomalous copies per source series (with --from)"),
     load_option: list[str] = typer.Option(None, "--load-option", help="dataset loader option key=value (repeatable)"),
+    only: str = typer.Option(None, "--only", help="with a GutenTAG config: the time series to generate"),
 ) -> None:
     """Generate labelled synthetic series (SynTSBench and GutenTAG patterns, anomalies) into
     shards with a dataset card, a preview PNG and a GutenTAG-style CSV of the first series.
-    The corpus is the same whatever --workers; an interrupted run resumes."""
+    The config is anomalykit's (see examples/series.yaml) or GutenTAG's. The corpus is the same
+    whatever --workers; an interrupted run resumes."""
     from ..errors import ConfigError
     from ..generators.series.corpus import CSV_PREVIEW_NAME, PREVIEW_NAME, generate_series_corpus
 
@@ -43,7 +45,7 @@ def series_command(
             raise ConfigError(f"--from: {source} at {root} has no normal (label 0) series to inject into")
     manifest = generate_series_corpus(config, out_dir, num_samples=None if sources is not None else num,
                                       sources=sources, per_source=per_source, seed=seed, workers=workers,
-                                      progress=True)
+                                      progress=True, only=only)
     for split, info in sorted(manifest.splits().items()):
         out.print(f"{split}: {info['num_examples']} series in {len(info['files'])} shard(s), "
                   f"{info['num_bytes'] / 1e6:.1f} MB", highlight=False)

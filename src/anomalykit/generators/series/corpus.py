@@ -45,13 +45,38 @@ def _inject_config(config: SeriesConfig | dict[str, Any] | str | Path) -> Inject
     return InjectConfig.from_dict({k: v for k, v in raw.items() if k not in _GENERATION_ONLY})
 
 
+def load_series_config(config: SeriesConfig | dict[str, Any] | str | Path, only: str | None = None) -> SeriesConfig:
+    """A series config; a GutenTAG config (``timeseries: [...]``) gives the entry named ``only``
+    (or its single entry)."""
+    if isinstance(config, SeriesConfig):
+        return config
+    raw = config if isinstance(config, dict) else _read_yaml(config)
+    if isinstance(raw, dict) and "timeseries" in raw:
+        from .gutentag import from_gutentag
+
+        configs = from_gutentag(raw)
+        if only is not None:
+            if only not in configs:
+                raise ConfigError(f"--only: {only!r} is not a time series of this GutenTAG config; "
+                                  f"known: {', '.join(configs)}")
+            return configs[only]
+        if len(configs) != 1:
+            raise ConfigError(f"timeseries: this GutenTAG config has {len(configs)} time series; pick one with "
+                              f"--only ({', '.join(configs)})")
+        return next(iter(configs.values()))
+    if only is not None:
+        raise ConfigError("--only: applies to GutenTAG configs (with a 'timeseries' list)")
+    return load_config(raw)
+
+
 def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, out_dir: str | Path, *,
                            num_samples: int | None = None, sources: Sequence[Sample] | None = None,
                            per_source: int = 1, seed: int = 0, workers: int = 1, preview: bool = True,
-                           progress: bool = False) -> ShardManifest:
+                           progress: bool = False, only: str | None = None) -> ShardManifest:
     """Write a series corpus into ``out_dir`` (shards, ``manifest.json``, ``README.md`` card,
     ``preview.png`` and ``preview.csv`` of the first sample). With ``sources``, the config's
-    anomalies are injected into each source series (``series_inject``)."""
+    anomalies are injected into each source series (``series_inject``). A GutenTAG config is
+    read too (``only`` names its time series when it has several)."""
     from ...corpus import generate_corpus
     from .export import to_gutentag_csv
     from .plot import plot_series
@@ -61,7 +86,7 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
     if workers < 1:
         raise ConfigError(f"workers: {workers} is below the allowed range [1, inf]")
     if sources is None:
-        cfg = load_config(config)
+        cfg = load_series_config(config, only)
         generator: _SeriesGenerator = SynTSBenchGenerator(cfg)
         split = cfg.split
     else:
