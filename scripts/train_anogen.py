@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init-word", default="defect")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--preview", type=int, default=4,
+                        help="write OUT/preview.png with this many samples on normal images (--from only; 0: none)")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -76,6 +78,16 @@ def main(argv: list[str] | None = None) -> Path:
     for emb in weights.embeddings:
         print(f"{emb.key}: token {emb.token}, final loss {emb.train['final_loss']:.5f}")
     print(f"saved {out}")
+    if args.preview and args.dataset:
+        from anomalykit.generators.image._diffusion import write_preview
+
+        normals = dataset.filter(split="train", label=0)
+        sources = [normals[i] for i in range(min(args.preview, len(normals)))]
+        generator = anomalykit.get_generator("anogen", weights=str(out), device=args.device)
+        samples = [generator(source, seed=args.seed + i) for i, source in enumerate(sources)]
+        preview = write_preview(out / "preview.png", [s.data.pixels for s in sources], samples,
+                                f"AnoGen {args.category}: boxes (weak labels) in red")
+        print(f"wrote {preview}")
     return out
 
 

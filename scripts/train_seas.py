@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--reproduce-reference-quirks", action="store_true")
+    parser.add_argument("--preview", type=int, default=4,
+                        help="write OUT/preview.png with this many samples on normal images (0: none)")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -109,6 +111,17 @@ def main(argv: list[str] | None = None) -> Path:
           f"{len(data.normals)} normal images; final loss {weights.train['final_loss']}, "
           f"mask-head loss {weights.train['final_rmp_loss']}")
     print(f"saved {out}")
+    if args.preview:
+        from anomalykit.generators.image._diffusion import write_preview
+        from anomalykit.schema import Image, Sample
+
+        generator = anomalykit.get_generator("seas", weights=str(out), device=args.device)
+        sources = [Sample(key=f"normal/{i}", dataset="preview", split="train", label=0, data=Image(pixels))
+                   for i, pixels in enumerate(data.normals[:args.preview])]
+        samples = [generator(source, seed=args.seed + i) for i, source in enumerate(sources)]
+        preview = write_preview(out / "preview.png", [s.data.pixels for s in sources], samples,
+                                f"SeaS {args.category}: predicted masks in red")
+        print(f"wrote {preview}")
     return out
 
 

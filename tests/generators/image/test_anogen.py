@@ -259,13 +259,14 @@ def test_training_script_and_corpus(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["train_anogen.py", "--from", "mvtec_ad", "--root", str(built.root),
                                       "--category", "bottle", "--defect", "broken_large", "--out", str(out),
                                       "--model", TINY_SD, "--steps", "2", "--batch-size", "2", "--device", "cpu",
-                                      "--no-progress"])
+                                      "--no-progress", "--preview", "2"])
     namespace = runpy.run_path(str(SCRIPTS / "train_anogen.py"), run_name="__main__")
     assert "main" in namespace
     weights = AnoGenWeights.load(out)
     assert [e.key for e in weights.embeddings] == ["bottle/broken_large"]
     assert weights.embeddings[0].box == MVTEC_BOX_RANGES["bottle"]["broken_large"]
     assert len(weights.embeddings[0].train["support"]) == 3
+    assert (out / "preview.png").stat().st_size > 0
 
     normals = anomalykit.load("mvtec_ad", built.root, category="bottle").filter(split="train", label=0)
     gen = anomalykit.get_generator("anogen", weights=str(out), steps=2, device="cpu", box_mode="anywhere")

@@ -227,11 +227,13 @@ def test_training_script_and_corpus(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["train_seas.py", "--from", "mvtec_ad", "--root", str(built.root),
                                       "--category", "bottle", "--out", str(out), "--model", TINY_SD, "--steps", "1",
                                       "--rmp-steps", "1", "--gradient-accumulation", "1", "--rmp-hidden", "16",
-                                      "--rmp-heads", "2", "--rmp-layers", "1", "--device", "cpu", "--no-progress"])
+                                      "--rmp-heads", "2", "--rmp-layers", "1", "--device", "cpu", "--no-progress",
+                                      "--preview", "1"])
     runpy.run_path(str(SCRIPTS / "train_seas.py"), run_name="__main__")
     weights = SeaSWeights.load(out)
     assert weights.defects == ["broken_large", "contamination"] and weights.category == "bottle"
     assert weights.train["anomalies"] == 2 and weights.train["normals"] == 3  # a third of 3 per defect
+    assert (out / "preview.png").stat().st_size > 0
 
     from typer.testing import CliRunner
 

@@ -658,3 +658,31 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
             progress.update(task, advance=1, status=status)
 
         yield advance
+
+
+def write_preview(path: str | Path, sources: Sequence[np.ndarray], outputs: Sequence[Any], title: str = "") -> Path:
+    """A PNG with the normal sources on top and the generated samples below, their masks outlined in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(outputs)
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    for i, (source, sample) in enumerate(zip(sources, outputs)):
+        axes[0, i].imshow(_rgb(np.asarray(source)))
+        axes[0, i].set_title("normal", fontsize=8)
+        axes[1, i].imshow(_rgb(np.asarray(sample.data)))
+        if sample.target is not None and np.any(np.asarray(sample.target) > 0):
+            axes[1, i].contour(np.asarray(sample.target, dtype=np.float32) > 0.5, levels=[0.5], colors="red",
+                               linewidths=0.8)
+        axes[1, i].set_title(str(sample.defect or ""), fontsize=8)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
