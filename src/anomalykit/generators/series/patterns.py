@@ -814,7 +814,7 @@ def gt_random_walk(n: int, p: RandomWalkParams, ctx: PatternContext) -> np.ndarr
 @dataclass
 class RandomModeJumpParams:
     frequency: float = param(10.0, low=1e-9, doc="number of segments per series (a segment is n // frequency long)")
-    channel_diff: float = param(1.0)
+    channel_diff: float = param(0.0, doc="level grows by this per channel index (GutenTAG default 0)")
     channel_offset: float = param(1.0)
     random_seed: int | None = param(42, doc="shared seed keeps channels correlated; null draws from the sample seed")
 
