@@ -294,3 +294,25 @@ def test_example_is_small_and_runs():
     params, source = AnoGen.example()
     sample = AnoGen(**params)(source, seed=0)
     assert sample.label == 1 and sample.provenance["source_key"] == source.key
+
+
+def test_reference_quirk_always_rotates_template_boxes(trained, tmp_path):
+    from PIL import Image as PILImage
+
+    template = tmp_path / "template.png"
+    PILImage.fromarray(np.full((64, 64), 255, np.uint8)).save(template)
+    weights = AnoGenWeights.load(trained)
+    emb = weights.embeddings[0]
+    assert emb.box.rotate is False
+    plain = AnoGen(weights=str(trained), box_mode="template", template=str(template))
+    quirky = AnoGen(weights=str(trained), box_mode="template", template=str(template), reproduce_reference_quirks=True)
+    assert plain._box_spec(emb).rotate is False and quirky._box_spec(emb).rotate is True
+    assert AnoGen(weights=str(trained), rotate="always")._box_spec(emb).rotate is True
+
+
+def test_stochastic_ddim_is_seeded(trained):
+    gen = AnoGen(weights=str(trained), steps=3, eta=1.0, device="cpu")
+    a, b = gen(example_source(), seed=9), gen(example_source(), seed=9)
+    deterministic = AnoGen(weights=str(trained), steps=3, eta=0.0, device="cpu")(example_source(), seed=9)
+    assert np.array_equal(a.data.pixels, b.data.pixels)
+    assert not np.array_equal(a.data.pixels, deterministic.data.pixels)

@@ -87,6 +87,30 @@ def test_alignment_loss_is_zero_when_tokens_attend_as_the_mask_says():
     assert all(m.grad is not None and m.grad.abs().sum() > 0 for m in noisy)
 
 
+def test_alignment_region_and_mask_target_switches():
+    from anomalykit.generators.image.seas import _mask_targets
+
+    ids = torch.tensor([[0, 10, 11, 1]])
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[:, :, 1:3, 1:3] = 0.5  # a soft (bilinear) defect edge, nowhere exactly 1
+    attention = torch.zeros(1, 4, 4, 4)
+    attention[0, 1] = torch.rand(4, 4, generator=torch.Generator().manual_seed(0))
+    attention[0, 2] = mask[0, 0] * 2
+    full = decoupled_alignment_loss([attention], ids, 10, torch.tensor([[11]]), mask, region="full")
+    any_ = decoupled_alignment_loss([attention], ids, 10, torch.tensor([[11]]), mask, region="any")
+    assert any_ > full  # "any" also penalises the normal token on the soft defect pixels
+    soft = torch.tensor([0.0, 0.49, 0.5, 0.7, 1.0])
+    assert _mask_targets(soft, quirks=False).tolist() == [0, 0, 1, 1, 1]
+    assert _mask_targets(soft, quirks=True).tolist() == [0, 0, 0, 0, 1]  # the reference's .long()
+
+
+def test_unscaled_start_latent_quirk_changes_the_output(trained):
+    _, folder = trained
+    plain = SeaS(weights=str(folder), steps=3, device="cpu")(example_source(), seed=0)
+    quirky = SeaS(weights=str(folder), steps=3, device="cpu", reproduce_reference_quirks=True)(example_source(), seed=0)
+    assert not np.array_equal(plain.data.pixels, quirky.data.pixels)
+
+
 # ---- stage 1 ----------------------------------------------------------------------------------
 
 
