@@ -254,3 +254,33 @@ def test_anomalies_to_the_end_leave_room_for_the_others_and_clean_copy_in_meta()
     assert 333 <= shift["placed_start"] < 667 and shift["end"] == 1000
     assert sample.target[shift["placed_start"]:].all()
     np.testing.assert_array_equal(np.asarray(sample.meta["clean"], np.float32), clean.data.values)
+
+
+def test_gutentag_kind_semantics():
+    sine = {"pattern": {"kind": "sine", "frequency": 5.0, "amplitude": 2.0}}
+    gen = anomalykit.get_generator("syntsbench", length=2000, channels=[
+        sine,
+        {**sine, "trend": {"kind": "linear-trend", "slope": 0.01, "intercept": 0.0}, "noise": {"std": 0.01}},
+        {**sine, "noise": {"std": 0.01}},
+        sine,
+    ], anomalies=[
+        {"kind": "amplitude", "channel": 0, "start": 400, "length": 200, "amplitude_factor": 3.0},
+        {"kind": "platform", "channel": 1, "start": 1000, "length": 100, "value": 0.5},
+        {"kind": "variance", "channel": 2, "start": 500, "length": 400, "variance": 0.5},
+        {"kind": "frequency", "channel": 3, "start": 800, "length": 200, "frequency_factor": 2.0},
+    ])
+    sim = gen.simulate(seed=0)
+    values, clean = sim.values.astype(np.float64), sim.clean.astype(np.float64)
+    # amplitude: the plateau (between the 20 % ramps) is exactly factor x the clean sine
+    np.testing.assert_allclose(values[440:560, 0], 3.0 * clean[440:560, 0], rtol=1e-5, atol=1e-6)
+    # platform: a constant level at center + value * scale, the trend switched off, the noise kept
+    info = sim.channel_info[1]
+    level = info["center"] + 0.5 * info["scale"]
+    np.testing.assert_allclose(values[1000:1100, 1] - sim.parts[1].noise[1000:1100], level, rtol=1e-5)
+    # variance: the noise inside has std variance * scale
+    inside = values[500:900, 2] - sim.latent[2][500:900]
+    assert abs(np.std(inside) - 0.5 * sim.channel_info[2]["scale"]) < 0.1
+    # frequency: the sine runs twice as fast from the anomaly's start
+    step = (2000 / 100) / 1999
+    t = 800 + 2.0 * np.arange(200)
+    np.testing.assert_allclose(values[800:1000, 3], 2.0 * np.sin(2 * np.pi * 5.0 * t * step), atol=1e-5)
