@@ -805,7 +805,9 @@ class UCFCrime(DatasetLoader):
                 report.count_mismatches.append(f"{split}: {count} videos found, the full dataset has {want}")
         if "test" in self._splits():
             two = sum(1 for r in rows if r["split"] == "test" and r["events"] and len(json.loads(r["events"])) == 2)
-            report.counts["test_with_two_events"] = two
+            want_two = expected.get("test_with_two_events")
+            if want_two is not None and report.counts["test"] == expected.get("test") and two != want_two:
+                report.count_mismatches.append(f"test: {two} videos with two events, the annotation has {want_two}")
             test_split = self._files().first((TEST_SPLIT_NAME,), prefer="Anomaly_Detection_splits")
             if test_split is not None:
                 listed_names = {e.stem for e in parse_split_file(test_split)}
