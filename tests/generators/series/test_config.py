@@ -54,6 +54,11 @@ def error_of(config: dict) -> str:
     ({"anomalies": [{"kind": "mean", "region": [0.8, 0.2]}]}, "anomalies[0].region"),
     ({"anomalies": [{"kind": "point", "ratio": 2}]}, "anomalies[0].ratio: 2.0 is above the allowed range [0.0, 1.0]"),
     ({"split": "holdout"}, "split: 'holdout' is not one of"),
+    ({"anomalies": [{"kind": "platform", "length": 20, "creeping_length": 5}]},
+     "anomalies[0].creeping_length: a platform anomaly has no creeping part (only amplitude, level-shift, mean, "
+     "variance)"),
+    ({"anomalies": [{"kind": "mean", "length": 20, "creeping_length": 25}]},
+     "anomalies[0].creeping_length: 25 is above the allowed range [0, 20]"),
     ({"channels": [{"pattern": {"kind": "sine", "amplitude": "big"}}]},
      "channels[0].pattern.amplitude: expected a number, got 'big'"),
 ])

@@ -442,7 +442,7 @@ class LevelShiftParams:
     offset: float = param(1.0, doc="level change in scale units")
 
 
-@register_anomaly("level-shift", LevelShiftParams, default_length=None)
+@register_anomaly("level-shift", LevelShiftParams, default_length=None, creeping=True)
 def level_shift(parts: ChannelParts, start: int, end: int, p: LevelShiftParams, rng: np.random.Generator,
                 creeping_length: int) -> dict[str, Any]:
     """The level moves by ``offset * scale`` from the start on (to the end of the series unless a length is set)."""

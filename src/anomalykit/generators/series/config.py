@@ -37,7 +37,7 @@ from ...errors import ConfigError
 from ...schema import to_jsonable
 from ..base import GeneratorConfig, param
 from ._params import build, coerce, normalise_key
-from .anomalies import AnomalyKind, get_anomaly
+from .anomalies import ANOMALIES, AnomalyKind, get_anomaly
 from .patterns import PatternKind, get_pattern
 
 __all__ = ["PatternSpec", "NoiseSpec", "ChannelSpec", "AnomalySpec", "SeriesConfig", "InjectConfig",
@@ -371,6 +371,13 @@ def resolve_anomalies(anomalies: list[AnomalySpec], n: int, num_channels: int,
         elif length is not None and count * length > region_len:
             raise ConfigError(f"{path}.count: {count} is above the allowed range [0, {region_len // length}] "
                               f"({length}-step anomalies in {where})")
+        if spec.creeping_length and not kind.creeping:
+            creeping_kinds = ", ".join(sorted(k.name for k in ANOMALIES.values() if k.creeping))
+            raise ConfigError(f"{path}.creeping_length: a {kind.name} anomaly has no creeping part (only "
+                              f"{creeping_kinds})")
+        if spec.creeping_length and length is not None and spec.creeping_length > length:
+            raise ConfigError(f"{path}.creeping_length: {spec.creeping_length} is above the allowed range "
+                              f"[0, {length}] (the anomaly's length)")
         if kind.name == "pattern-shift" and length is not None and 2 * spec.params.transition_window > length:
             raise ConfigError(f"{path}.transition_window: {spec.params.transition_window} is above the allowed range "
                               f"[1, {length // 2}] (two transition windows must fit in the {length}-step anomaly)")
