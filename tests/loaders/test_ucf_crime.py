@@ -390,7 +390,7 @@ def test_the_loader_reads_the_real_files_and_names_every_missing_video(tmp_path)
     options = {"train_split": real / "Anomaly_Train.txt", "annotation": real / "Temporal_Anomaly_Annotation.txt"}
     with pytest.raises(DatasetNotFoundError, match=r"Abuse001_x264.mp4 \(listed in Anomaly_Train.txt, line 1"):
         anomalykit.load("ucf_crime", tmp_path, **options)
-    with pytest.warns(UserWarning, match="skipped Normal_Videos_003_x264.mp4"):
+    with pytest.warns(UserWarning, match="ucf_crime: skipped"):
         loader = anomalykit.load("ucf_crime", tmp_path, strict=False, split="test", annotation=options["annotation"]).loader
     report = type(loader)(tmp_path, **options).verify()
     assert len(report.missing) == 1900 and "Normal_Videos_003_x264.mp4" in report.missing
