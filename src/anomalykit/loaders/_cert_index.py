@@ -696,8 +696,9 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
     batch_starts: list[int] = []
     batch_number = rows_written = 0
 
-    def flush(chunk: pa.Table) -> None:
+    def flush(holder: list[pa.Table]) -> None:
         nonlocal batch_number, rows_written
+        chunk = holder.pop()  # the caller keeps no reference: each copy below frees the one before
         if chunk.num_rows == 0:
             return
         chunk = chunk.combine_chunks()  # a take on one contiguous chunk is much faster than on many
@@ -754,7 +755,9 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
                 parts = [s.take_through(None if over_budget else day) for s in streams]
                 parts = [p for p in parts if p is not None and p.num_rows]
                 if parts:
-                    in_flight.append(pool.submit(flush, pa.concat_tables(parts)))
+                    holder = [pa.concat_tables(parts)]
+                    del parts
+                    in_flight.append(pool.submit(flush, holder))
                     while len(in_flight) > 1:
                         in_flight.popleft().result()
                 bar.update(task, completed=sum(s.position for s in streams))
