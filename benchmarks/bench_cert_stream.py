@@ -171,6 +171,7 @@ def _run_anomalykit(root: str, queue, touch: bool = False, memory_map: bool = Tr
     import polars  # noqa: F401
     import pyarrow.compute as pc
 
+    anomalykit.list_datasets()  # imports every registered loader module
     start = time.perf_counter()
     dataset = anomalykit.load("cert", root, progress=False, memory_map=memory_map, unit=unit)
     events = samples = malicious = text = 0
