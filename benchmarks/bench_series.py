@@ -6,7 +6,8 @@ Both generate the same corpus in memory, in one process: 100 series of 10,000 po
 anomaly kinds of 100 steps each (amplitude, frequency, mean, platform, variance), labelled per
 step. Each side parses its config and builds its in-memory result (GutenTAG: DataFrames with
 ``is_anomaly``; anomalykit: ``Sample`` objects with targets and anomaly records). Timings are the
-median of ``--repeats`` runs after one warm-up run, each taken inside its own process.
+median of ``--repeats`` runs after one warm-up run, each taken inside its own process. A third
+row has anomalykit read GutenTAG's own config (``from_gutentag``: 100 entries, one generator each).
 
 GutenTAG pins ``scipy<1.15``, so it runs in its own virtual environment, created on first use
 with ``python -m venv`` and ``pip install timeeval-gutentag==1.5.0`` (or pass ``--gutentag-python``).
@@ -70,6 +71,19 @@ def run_anomalykit(series: int, length: int) -> dict:
     return {"seconds": seconds, "points": sum(len(s.data) for s in samples), "labelled_fraction": labelled}
 
 
+def run_anomalykit_gutentag_config(series: int, length: int) -> dict:
+    """The very GutenTAG config, read by anomalykit (100 configs parsed, one generator each)."""
+    from anomalykit.generators.series.gutentag import from_gutentag
+    from anomalykit.generators.series.syntsbench import SynTSBenchGenerator
+
+    start = time.perf_counter()
+    configs = from_gutentag(gutentag_config(series, length))
+    samples = [SynTSBenchGenerator(cfg)(seed=i) for i, cfg in enumerate(configs.values())]
+    seconds = time.perf_counter() - start
+    labelled = float(np.mean([s.target.mean() for s in samples]))
+    return {"seconds": seconds, "points": sum(len(s.data) for s in samples), "labelled_fraction": labelled}
+
+
 _GUTENTAG_RUN = textwrap.dedent("""
     import json, logging, os, sys, time
     logging.disable(logging.WARNING)
@@ -109,9 +123,9 @@ def run_gutentag(python: Path, series: int, length: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_anomalykit_subprocess(series: int, length: int) -> dict:
+def run_anomalykit_subprocess(series: int, length: int, runner: str = "run_anomalykit") -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_series as b; "
-            f"b.run_anomalykit(2, {length}); print(json.dumps(b.run_anomalykit({series}, {length})))")
+            f"b.{runner}(2, {length}); print(json.dumps(b.{runner}({series}, {length})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"anomalykit failed:\n{done.stderr[-2000:]}")
@@ -128,9 +142,10 @@ def main() -> None:
 
     python = gutentag_python(args.gutentag_python)
     run_gutentag(python, 2, args.length)  # warm-up: imports, file caches
-    ours, theirs = [], []
-    for _ in range(args.repeats):  # interleaved, so both see the same machine load
+    ours, same_config, theirs = [], [], []
+    for _ in range(args.repeats):  # interleaved, so all see the same machine load
         ours.append(run_anomalykit_subprocess(args.series, args.length))
+        same_config.append(run_anomalykit_subprocess(args.series, args.length, "run_anomalykit_gutentag_config"))
         theirs.append(run_gutentag(python, args.series, args.length))
 
     def summary(runs: list[dict]) -> tuple[float, float, float]:
@@ -138,13 +153,16 @@ def main() -> None:
         return seconds, runs[0]["points"] / seconds, statistics.mean(r["labelled_fraction"] for r in runs)
 
     our_s, our_rate, our_lab = summary(ours)
+    same_s, same_rate, same_lab = summary(same_config)
     their_s, their_rate, their_lab = summary(theirs)
     print(f"workload: {args.series} series x {args.length} points, sine + noise, 5 anomaly kinds "
           f"({', '.join(k for k, _, _ in ANOMALIES)}), {ANOMALY_LENGTH} steps each; median of {args.repeats}")
     print(f"{'':<22}{'seconds':>10}{'points/s':>16}{'labelled':>10}")
     print(f"{'anomalykit syntsbench':<22}{our_s:>10.3f}{our_rate:>16,.0f}{our_lab:>10.4f}")
+    print(f"{'  from GutenTAG config':<22}{same_s:>10.3f}{same_rate:>16,.0f}{same_lab:>10.4f}")
     print(f"{'GutenTAG ' + GUTENTAG_VERSION:<22}{their_s:>10.3f}{their_rate:>16,.0f}{their_lab:>10.4f}")
-    print(f"ratio (anomalykit / GutenTAG points/s): {our_rate / their_rate:.1f}x")
+    print(f"ratio (anomalykit / GutenTAG points/s): {our_rate / their_rate:.1f}x "
+          f"({same_rate / their_rate:.1f}x reading GutenTAG's own config)")
 
 
 if __name__ == "__main__":

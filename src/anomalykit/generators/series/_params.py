@@ -9,6 +9,7 @@ accepting GutenTAG-style hyphenated keys (``freq-mod``) and naming the full key 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -21,6 +22,17 @@ from ...errors import ConfigError
 T = TypeVar("T")
 
 _NUMBER = (int, float, np.integer, np.floating)
+
+
+@functools.lru_cache(maxsize=None)
+def type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a dataclass, evaluated once per class."""
+    return typing.get_type_hints(cls)
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
 
 
 def normalise_key(key: Any) -> str:
@@ -108,8 +120,8 @@ def build(cls: type[T], values: Any, path: str, *, skip: tuple[str, ...] = ()) -
         values = dataclasses.asdict(values)
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = type_hints(cls)
+    known = _fields(cls)
     given: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = normalise_key(raw_key)

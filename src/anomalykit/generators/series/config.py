@@ -36,7 +36,7 @@ from typing import Any
 from ...errors import ConfigError
 from ...schema import to_jsonable
 from ..base import GeneratorConfig, param
-from ._params import build, coerce, normalise_key
+from ._params import build, coerce, normalise_key, type_hints
 from .anomalies import ANOMALIES, AnomalyKind, get_anomaly
 from .patterns import PatternKind, get_pattern
 
@@ -411,7 +411,7 @@ class _TopLevelChecks:
     """Shared by the two configs: scalar fields checked with key paths."""
 
     def validate(self) -> None:  # replaces GeneratorConfig.validate's class-prefixed messages
-        hints = typing.get_type_hints(type(self))
+        hints = type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             if f.name in ("channels", "anomalies", "noise"):
                 continue
