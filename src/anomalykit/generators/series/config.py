@@ -86,10 +86,19 @@ class PatternSpec:
         return cls(pattern_kind.name, pattern_kind.parse(flat, path))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **to_jsonable(dataclasses.asdict(self.params))}
+        return {"kind": self.kind, **_params_record(self)}
 
     def __getstate__(self) -> dict[str, Any]:  # caches stay behind when pickled to worker processes
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+def _params_record(spec: Any) -> dict[str, Any]:
+    """A spec's typed parameters as a JSON-ready dict, computed once per parameter object (a copy
+    is returned, so callers may change it)."""
+    cached = spec.__dict__.get("_params_record")
+    if cached is None or cached[0] is not spec.params:
+        cached = spec.__dict__["_params_record"] = (spec.params, to_jsonable(dataclasses.asdict(spec.params)))
+    return dict(cached[1])
 
 
 @dataclass
@@ -241,11 +250,8 @@ class AnomalySpec:
 
     @property
     def params_record(self) -> dict[str, Any]:
-        """The kind's parameters as a JSON-ready dict (for anomaly records; computed once)."""
-        cached = self.__dict__.get("_params_record")
-        if cached is None or cached[0] is not self.params:
-            cached = self.__dict__["_params_record"] = (self.params, to_jsonable(dataclasses.asdict(self.params)))
-        return cached[1]
+        """The kind's parameters as a JSON-ready dict (for anomaly records)."""
+        return _params_record(self)
 
     @classmethod
     def parse(cls, value: Any, path: str) -> AnomalySpec:
@@ -285,9 +291,11 @@ class AnomalySpec:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "params"}
-        out.update(dataclasses.asdict(self.params))
-        return to_jsonable(out)
+        out = {"kind": self.kind, "channel": list(self.channel), "position": self.position, "start": self.start,
+               "length": self.length, "count": self.count, "contamination": self.contamination,
+               "creeping_length": self.creeping_length, "region": list(self.region)}
+        out.update(_params_record(self))
+        return out
 
 
 @dataclass(frozen=True)
