@@ -497,7 +497,8 @@ class SeriesConfig(_TopLevelChecks, GeneratorConfig):
         self.noise = NoiseSpec.parse(self.noise, "noise")
         self.validate()
         self.check_references()
-        resolve_anomalies(self.anomalies, self.length, self.num_channels)
+        shape = (self.length, self.num_channels)
+        self.__dict__["_resolved"] = {shape: resolve_anomalies(self.anomalies, *shape)}
 
     @property
     def num_channels(self) -> int:

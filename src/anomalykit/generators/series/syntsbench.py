@@ -54,7 +54,7 @@ class _SeriesGenerator(Generator):
             shape = shape if len(shape) == 2 else (shape[0], 1)
         else:
             shape = (self.config.length, self.config.num_channels)  # type: ignore[attr-defined]
-        cache = self.__dict__.setdefault("_resolved", {})
+        cache = self.__dict__.setdefault("_resolved", dict(self.config.__dict__.get("_resolved", {})))
         if shape not in cache:  # checked once per series shape, before any work on it
             cache[shape] = resolve_anomalies(anomalies, shape[0], shape[1])
         return simulate(self.config, rng, source, anomalies, cache[shape])  # type: ignore[arg-type]
