@@ -120,3 +120,25 @@ def test_as_anomalib_names():
     assert tuple(item["image"].shape) == (3, 3, 4)
     assert float(item["image"].max()) == 1.0
     assert bool(item["gt_label"]) and int(item["gt_mask"].sum()) == 12
+
+
+def test_video_clips_over_features():
+    video = Video(features=np.arange(10 * 2, dtype=np.float32).reshape(10, 2))
+    clips = list(video.clips(4, stride=3))
+    assert [first for first, _ in clips] == [0, 3, 6]
+    np.testing.assert_array_equal(clips[1][1], video.features[3:7])
+    with pytest.raises(SchemaError, match="length and stride"):
+        list(video.clips(0))
+
+
+def test_video_clips_over_a_file(tmp_path):
+    from anomalykit.io.video import write_video
+
+    frames = np.random.default_rng(0).integers(0, 255, (12, 16, 16, 3), dtype=np.uint8)
+    path = tmp_path / "v.mp4"
+    write_video(path, frames, fps=10)
+    video = Video(path=str(path))
+    assert video.length == 12
+    clips = list(video.clips(5))
+    assert [first for first, _ in clips] == [0, 5]
+    assert clips[0][1].shape[:2] == (5, 16)

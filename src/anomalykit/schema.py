@@ -337,21 +337,35 @@ class Video(Payload):
         return int(self.num_frames)  # type: ignore[arg-type]
 
     def _probe_num_frames(self) -> int:
-        import av
+        from .io.video import probe_video
 
-        with av.open(self.path) as container:
-            stream = container.streams.video[0]
-            if stream.frames:
-                return int(stream.frames)
-            return sum(1 for _ in container.decode(stream))
+        return int(probe_video(self.path).num_frames)  # type: ignore[arg-type]
 
     def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Decode frames ``[start, stop)`` as T x H x W x 3 uint8, seeking near ``start``."""
+        """Decode frames ``[start, stop)`` as T x H x W x 3 uint8, seeking near ``start``.
+
+        Consecutive calls on the same file continue decoding where the last one stopped
+        instead of seeking again (an open reader is kept per file).
+        """
         if self.features is not None:
             raise SchemaError("Video.frames: this video holds features, not a file")
         from .io.video import decode_frames
 
         return decode_frames(self.path, start, stop)  # type: ignore[arg-type]
+
+    def clips(self, length: int, stride: int | None = None) -> Any:
+        """Yield ``(first, clip)`` windows of ``length`` frames (file form, one decoding pass)
+        or ``length`` snippets (features form), every ``stride`` (default ``length``)."""
+        if length < 1 or (stride is not None and stride < 1):
+            raise SchemaError(f"Video.clips: length and stride must be >= 1, got {length}, {stride}")
+        if self.features is None:
+            from .io.video import iter_clips
+
+            yield from iter_clips(self.path, length, stride)  # type: ignore[arg-type]
+            return
+        step = stride or length
+        for first in range(0, max(0, self.length - length) + 1, step):
+            yield first, self.features[first:first + length]
 
     def primary_array(self) -> np.ndarray:
         return self.features if self.features is not None else self.frames()

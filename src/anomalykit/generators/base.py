@@ -121,10 +121,12 @@ class Generator:
         return {}, None
 
     def provenance(self, seed: int, source: Sample | None, **extra: Any) -> dict[str, Any]:
+        if "_parameters" not in self.__dict__:  # one JSON-ready dict shared by this generator's samples
+            self._parameters = self.config.to_dict()
         record = {
             "generator": self.name,
             "version": self.version,
-            "parameters": self.config.to_dict(),
+            "parameters": self._parameters,
             "seed": int(seed),
             "source_key": source.key if source is not None else None,
             "source_dataset": source.dataset if source is not None else None,
