@@ -188,15 +188,17 @@ class AnomalyDataset(Sequence[Sample]):
     def __iter__(self) -> Iterator[Sample]:
         """Iterate in manifest order. With ``strict=False``, unreadable items are skipped and
         recorded in ``self.skipped`` (with a warning per item); otherwise the error propagates."""
-        rows = self.manifest.to_pylist()
-        for row in rows:
-            try:
-                yield self.loader.read(row)
-            except (MalformedFileError, FileNotFoundError) as exc:
-                if self.loader.strict:
-                    raise
-                self.skipped.append((row["key"], str(exc)))
-                warnings.warn(f"{self.loader.name}: skipped {row['key']}: {exc}", stacklevel=2)
+        # batches, not one to_pylist(): a manifest of millions of rows (CERT user-days) would
+        # otherwise become gigabytes of Python dicts before the first sample
+        for batch in self.manifest.to_batches(max_chunksize=4096):
+            for row in batch.to_pylist():
+                try:
+                    yield self.loader.read(row)
+                except (MalformedFileError, FileNotFoundError) as exc:
+                    if self.loader.strict:
+                        raise
+                    self.skipped.append((row["key"], str(exc)))
+                    warnings.warn(f"{self.loader.name}: skipped {row['key']}: {exc}", stacklevel=2)
 
     # -- manifest views --------------------------------------------------------------------
     @property
