@@ -86,3 +86,24 @@ def test_every_module_imports_in_the_dev_environment():
     for registry in (DATASETS, GENERATORS, BUILDERS):
         registry.names()
         assert registry.unavailable == {}, f"{registry.kind}: {registry.unavailable}"
+
+
+@pytest.mark.parametrize("name", anomalykit.list_baselines())
+def test_baseline_contract(name, tmp_path):
+    from anomalykit.baselines.base import BASELINES, Detector
+
+    detector_class = BASELINES.get(name)
+    params, train, test = detector_class.example()
+    assert any(s.label == 1 for s in test) and any(s.label == 0 for s in test)
+    detector = anomalykit.get_baseline(name, **params).fit(train, seed=0)
+    scores = detector.decision_function(test)
+    assert scores.shape == (len(test),) and np.all(np.isfinite(scores))
+    again = anomalykit.get_baseline(name, **params).fit(train, seed=0).decision_function(test)
+    np.testing.assert_allclose(scores, again, rtol=1e-6, atol=1e-9, err_msg="same data and seed, same scores")
+    for sample, output in zip(test, detector.score_samples(test)):
+        assert output.key == sample.key
+        if output.anomaly_map is not None and sample.target is not None:
+            assert np.asarray(output.anomaly_map).shape == np.asarray(sample.target).shape
+    assert set(np.unique(detector.predict(test))) <= {0, 1}
+    reloaded = Detector.load(detector.save(tmp_path / name))
+    np.testing.assert_allclose(reloaded.decision_function(test), scores, rtol=1e-5, atol=1e-7)

@@ -19,6 +19,7 @@ from .errors import (
     SchemaError,
     ShardError,
 )
+from .baselines.base import get_baseline, list_baselines
 from .generators.base import get_generator, list_generators
 from .loaders.base import DATASETS, AnomalyDataset
 from .schema import EventLog, Graph, Image, Label, Modality, PointCloud, Sample, Series, Split, Video
@@ -69,7 +70,9 @@ __all__ = [
     "ShardError",
     "Split",
     "Video",
+    "get_baseline",
     "get_generator",
+    "list_baselines",
     "list_datasets",
     "list_generators",
     "load",
