@@ -1,0 +1,81 @@
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import anomalykit
+from anomalykit.baselines.base import Detector, DetectorConfig, DetectorOutput, param
+from anomalykit.baselines.evaluate import evaluate
+from anomalykit.errors import ConfigError
+from anomalykit.schema import Image, Modality, Sample
+from anomalykit.testing import build
+
+
+@dataclass
+class DarknessConfig(DetectorConfig):
+    power: float = param(1.0, low=0.1, high=4.0)
+
+
+class Darkness(Detector):
+    """Pixel score = how much darker than the training mean a pixel is (the test defects are dark)."""
+
+    name = "darkness"
+    modality = Modality.IMAGE
+    config_class = DarknessConfig
+
+    def _fit(self, samples, rng, progress):
+        self.mean_ = np.mean([s.data.pixels.mean(axis=2) for s in samples], axis=0)
+
+    def _score(self, samples):
+        outputs = []
+        for s in samples:
+            dark = np.clip(self.mean_ - s.data.pixels.mean(axis=2), 0, None) ** self.config.power
+            outputs.append(DetectorOutput(s.key, float(dark.max()), dark))
+        return outputs
+
+    def state_dict(self):
+        return {"mean": self.mean_}
+
+    def load_state_dict(self, state):
+        self.mean_ = state["mean"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    ds = anomalykit.load("mvtec_ad", build("mvtec_ad", tmp_path / "m", categories={"bottle": ("broken_large",)},
+                                           n_train=6, n_test_good=4, n_defect=4).root)
+    return ds.filter(split="train"), ds.filter(split="test")
+
+
+def test_fit_evaluate_predict_save_load(data, tmp_path):
+    train, test = data
+    detector = Darkness(power=2.0).fit(train, seed=0)
+    metrics = evaluate(detector, test)
+    assert metrics["samples"] == 8 and metrics["anomalous"] == 4
+    assert metrics["auroc"] == 1.0 and metrics["dense_auroc"] > 0.95
+    assert detector.threshold_ == pytest.approx(np.quantile(detector.train_scores_, 0.9))
+    assert detector.predict(test).tolist() == [int(s > detector.threshold_) for s in detector.decision_function(test)]
+    import anomalykit.baselines.base as base
+
+    base.BASELINES._items["darkness"] = Darkness  # so that Detector.load can find it by name
+    try:
+        reloaded = Detector.load(detector.save(tmp_path / "model"))
+    finally:
+        del base.BASELINES._items["darkness"]
+    np.testing.assert_array_equal(reloaded.decision_function(test), detector.decision_function(test))
+    assert reloaded.config.power == 2.0 and reloaded.threshold_ == detector.threshold_
+
+
+def test_guards(data):
+    train, test = data
+    with pytest.raises(ConfigError, match="call fit"):
+        Darkness().decision_function(test)
+    with pytest.raises(ConfigError, match="anomalous samples"):
+        Darkness().fit(test)
+    with pytest.raises(ConfigError, match=r"power: 9.0 is above the allowed range"):
+        Darkness(power=9.0)
+    from anomalykit.schema import Series
+
+    series = Sample(key="s", dataset="x", split="train", label=0, data=Series(np.zeros((5, 1))))
+    with pytest.raises(ConfigError, match="expects image samples, s is series"):
+        Darkness().fit([series])
