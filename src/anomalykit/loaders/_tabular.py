@@ -1,5 +1,6 @@
-"""Shared helpers of the tabular loaders (SWaT, CARE): delimited-text reading with line numbers,
-problem collection for ``strict=False``, string-to-number conversion, checksums and the cache folder.
+"""Shared helpers of the tabular loaders (SWaT, WADI, CARE): delimited-text reading with line
+numbers, problem collection for ``strict=False``, string-to-number conversion, checksums, the
+cache folder and Parquet cache, windows and downsampling of per-step arrays.
 
 Every problem found in a file is recorded as a ``RowProblem`` (file, 1-based line, reason). In
 strict mode the first one becomes a ``MalformedFileError``; otherwise the problems are reported
@@ -9,6 +10,7 @@ with a warning and kept in the loader's ``skipped`` list.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import warnings
@@ -20,8 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from ..errors import MalformedFileError
+
+log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
@@ -261,3 +266,179 @@ def parse_bool(text: Any) -> bool | None:
     if value in ("false", "0", "no", "n", "f"):
         return False
     return None
+
+
+# ------------------------------------------------------------------------------------------------
+# reading a delimited file whose header is not on the first line
+
+
+def read_csv_after_header(
+    path: Path,
+    *,
+    header_index: int,
+    delimiter: str,
+    problems: ProblemLog,
+    column_types: dict[str, pa.DataType] | None = None,
+    include_columns: list[str] | None = None,
+) -> pa.Table:
+    """Read a delimited file whose header is physical line ``header_index + 1`` (lines before
+    it, blank ones included, are skipped). Rows with a wrong number of fields are left out and
+    recorded in ``problems`` with their physical line."""
+    bad: list[tuple[int | None, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        kind = "truncated row" if row.actual_columns < row.expected_columns else "row with extra fields"
+        bad.append((row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}"))
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(use_threads=False, skip_rows=header_index, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(
+                column_types=column_types or {},
+                include_columns=include_columns,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise MalformedFileError(path, f"cannot parse: {exc}", line=None) from None
+    if bad:
+        # pyarrow numbers rows from the file start but does not count blank lines after the
+        # skipped ones: convert to physical lines with one scan, only when there is a problem
+        ordinals = [number - header_index if number is not None else None for number, _ in bad]
+        physical = nonblank_rows_to_lines(path, header_index + 1, [o for o in ordinals if o is not None])
+        for ordinal, (_, reason) in zip(ordinals, bad):
+            problems.add(physical.get(ordinal) if ordinal is not None else None, reason, "row skipped")
+    return table
+
+
+def nonblank_rows_to_lines(path: Path, header_line: int, ordinals: list[int]) -> dict[int, int]:
+    """Physical line of the ``k``-th non-blank line counted from the header (the header is 1)."""
+    wanted = set(ordinals)
+    found: dict[int, int] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    ordinal = 0
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number < header_line or not line.strip("\r\n"):
+                continue
+            ordinal += 1
+            if ordinal in wanted:
+                found[ordinal] = number
+            if ordinal >= last:
+                break
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# windows and downsampling of per-step arrays
+
+
+def window_bounds(length: int, window: int | None, stride: int | None) -> list[tuple[int, int]]:
+    """(start, length) of each window; the whole series when ``window`` is None. A tail shorter
+    than ``window`` is not a window; ``stride`` defaults to ``window``."""
+    if window is None:
+        return [(0, length)]
+    step = stride or window
+    return [(start, window) for start in range(0, length - window + 1, step)]
+
+
+def downsample_values(values: np.ndarray, factor: int, method: str) -> np.ndarray:
+    """T x C values to ceil(T / factor) steps: block means ignoring NaN (``"mean"``; a block of
+    only NaN stays NaN, a partial last block is averaged over the steps it has) or every
+    ``factor``-th step (``"first"``)."""
+    if factor == 1 or len(values) == 0:
+        return values
+    if method == "first":
+        return values[::factor]
+    starts = np.arange(0, len(values), factor)
+    wide = values.astype(np.float64)
+    valid = ~np.isnan(wide)
+    sums = np.add.reduceat(np.where(valid, wide, 0.0), starts, axis=0)
+    n_valid = np.add.reduceat(valid.astype(np.int64), starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(n_valid > 0, sums / np.maximum(n_valid, 1), np.nan)
+    return means.astype(values.dtype if values.dtype.kind == "f" else np.float32)
+
+
+def downsample_steps(steps: np.ndarray, factor: int, method: str) -> np.ndarray:
+    """Per-step labels or ids downsampled like ``downsample_values``: the block maximum for
+    ``"mean"`` (a block is anomalous when any of its steps is), every ``factor``-th for ``"first"``."""
+    if factor == 1 or len(steps) == 0:
+        return steps
+    if method == "first":
+        return steps[::factor]
+    return np.maximum.reduceat(steps, np.arange(0, len(steps), factor))
+
+
+# ------------------------------------------------------------------------------------------------
+# Parquet copies of parsed files, keyed by the source's checksum
+
+
+class ParquetCache:
+    """Parsed tables cached as ``<folder>/<stem>-<sha256 prefix>-v<version>.parquet``.
+
+    The schema metadata holds ``anomalykit.<dataset>.sha256`` (the source's SHA-256) and
+    ``anomalykit.<dataset>.version``; a copy whose checksum or version differs is not used.
+    ``folder=None`` disables the cache.
+    """
+
+    def __init__(self, dataset: str, folder: Path | None, version: int) -> None:
+        self.dataset = dataset
+        self.folder = folder
+        self.version = version
+
+    def key(self, name: str) -> bytes:
+        return f"anomalykit.{self.dataset}.{name}".encode()
+
+    def path_for(self, source: Path, sha256: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / f"{source.stem}-{sha256[:20]}-v{self.version}.parquet"
+
+    def read(self, source: Path, sha256: str) -> pa.Table | None:
+        """The cached table of ``source``, or None (absent, stale or unreadable)."""
+        path = self.path_for(source, sha256)
+        if path is None or not path.is_file():
+            return None
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            log.warning("%s: ignoring unreadable cache %s (%s)", self.dataset, path, exc)
+            return None
+        metadata = table.schema.metadata or {}
+        if metadata.get(self.key("sha256"), b"").decode() != sha256:
+            return None
+        if metadata.get(self.key("version"), b"").decode() != str(self.version):
+            return None
+        log.debug("%s: read %s from cache %s", self.dataset, source.name, path)
+        return table
+
+    def write(self, table: pa.Table, source: Path, sha256: str, extra: dict[str, str] | None = None) -> Path | None:
+        """Write atomically (temporary name, then rename); returns the path, or None when the
+        cache is disabled or cannot be written (a warning says why)."""
+        path = self.path_for(source, sha256)
+        if path is None:
+            return None
+        metadata = {
+            **(table.schema.metadata or {}),
+            self.key("version"): str(self.version).encode(),
+            self.key("source"): source.name.encode(),
+            self.key("sha256"): sha256.encode(),
+            **{self.key(k): v.encode() for k, v in (extra or {}).items()},
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+            pq.write_table(table.replace_schema_metadata(metadata), partial, compression="zstd")
+            os.replace(partial, path)
+        except OSError as exc:
+            log.warning("%s: could not write the cache %s (%s); the next load parses again", self.dataset, path, exc)
+            return None
+        log.info("%s: cached %s as %s", self.dataset, source.name, path)
+        return path

@@ -38,7 +38,6 @@ import csv
 import datetime as dt
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,15 +46,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import ConfigError, MalformedFileError
 from ..schema import Modality, Sample, Series
 from ._tabular import (
     LineMap,
+    ParquetCache,
     ProblemLog,
     RowProblem,
     default_cache_dir,
+    downsample_steps,
+    downsample_values,
     file_sha256,
     looks_like_decimal_comma,
     objects_to_float,
@@ -63,6 +64,7 @@ from ._tabular import (
     read_delimited_strings,
     read_text_head,
     strings_to_float,
+    window_bounds,
 )
 from .base import DatasetLoader, VerifyReport, manifest_from_rows, register_dataset
 
@@ -719,42 +721,30 @@ class SWaT(DatasetLoader):
         """Parse ``path`` or read its cached Parquet copy: (table, cache path or None, sha256)."""
         sha = file_sha256(path)
         folder = self.cache_folder()
-        cache_path = folder / f"{path.stem}-{sha[:20]}-v{CACHE_VERSION}.parquet" if folder else None
+        cache = ParquetCache("swat", folder, CACHE_VERSION)
         table: SwatTable | None = None
-        if cache_path is not None and cache_path.is_file():
+        cached = cache.read(path, sha)
+        if cached is not None:
             try:
-                cached = pq.read_table(cache_path)
-                if (cached.schema.metadata or {}).get(b"anomalykit.swat.sha256", b"").decode() == sha:
-                    table = SwatTable.from_arrow(cached)
-                    # the same bytes may sit at another path now: report problems where they are
-                    table.problems = [RowProblem(str(path), q.line, q.reason, q.action) for q in table.problems]
-                    log.debug("swat: read %s from cache %s", path.name, cache_path)
-            except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
-                log.warning("swat: ignoring unreadable cache %s (%s)", cache_path, exc)
+                table = SwatTable.from_arrow(cached)
+                # the same bytes may sit at another path now: report problems where they are
+                table.problems = [RowProblem(str(path), q.line, q.reason, q.action) for q in table.problems]
+            except (pa.ArrowException, KeyError, ValueError) as exc:
+                log.warning("swat: ignoring unusable cache for %s (%s)", path.name, exc)
         if table is None:
             problems = ProblemLog(path)
             table = parse_file(path, problems)
             table.problems = problems.problems
             if self.strict and table.problems:
                 problems.settle(True, self.name)
-            if cache_path is not None:
-                self._write_cache(table, path, sha, cache_path)
+            cache.write(table.to_arrow(path, sha), path, sha)
         if table.problems:
             recorded = ProblemLog(path)
             recorded.problems = list(table.problems)
             recorded.settle(self.strict, self.name)  # raises in strict mode, warns otherwise
             self._record(table.problems)
+        cache_path = cache.path_for(path, sha)
         return table, (str(cache_path) if cache_path is not None and cache_path.is_file() else None), sha
-
-    def _write_cache(self, table: SwatTable, path: Path, sha: str, cache_path: Path) -> None:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.partial")
-            pq.write_table(table.to_arrow(path, sha), partial, compression="zstd")
-            os.replace(partial, cache_path)
-            log.info("swat: cached %s as %s", path.name, cache_path)
-        except OSError as exc:
-            log.warning("swat: could not write the cache %s (%s); the next load parses again", cache_path, exc)
 
     def _file_data(self, path: Path) -> _FileData:
         if self._memo is not None and self._memo[0] == str(path):
@@ -770,10 +760,7 @@ class SWaT(DatasetLoader):
 
     # -- manifest and samples ------------------------------------------------------------------
     def windows(self, length: int) -> list[tuple[int, int]]:
-        if self.window is None:
-            return [(0, length)]
-        stride = self.stride or self.window
-        return [(start, self.window) for start in range(0, length - self.window + 1, stride)]
+        return window_bounds(length, self.window, self.stride)
 
     def build_manifest(self) -> pa.Table:
         rows: list[dict[str, Any]] = []
@@ -862,23 +849,11 @@ def downsample_table(table: SwatTable, factor: int, method: str) -> SwatTable:
     (``"mean"``; a partial last block is averaged over the steps it has)."""
     if factor == 1 or len(table) == 0:
         return table
-    if method == "first":
-        return SwatTable(table.timestamps[::factor], table.values[::factor], table.labels[::factor], table.problems)
-    starts = np.arange(0, len(table), factor)
-    values = table.values.astype(np.float64)
-    valid = ~np.isnan(values)
-    sums = np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
-    n_valid = np.add.reduceat(valid.astype(np.int64), starts, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(n_valid > 0, sums / np.maximum(n_valid, 1), np.nan)
-    labels = np.maximum.reduceat(table.labels, starts)
-    return SwatTable(table.timestamps[starts], means.astype(np.float32), labels.astype(np.uint8), table.problems)
+    stamps = table.timestamps[::factor]  # a block is stamped with its first step
+    values = downsample_values(table.values, factor, method)
+    return SwatTable(stamps, values, downsample_steps(table.labels, factor, method).astype(np.uint8), table.problems)
 
 
 def downsample_ids(ids: np.ndarray, factor: int, method: str) -> np.ndarray:
     """Per-step attack ids downsampled like ``downsample_table`` (block maximum for ``"mean"``)."""
-    if factor == 1 or len(ids) == 0:
-        return ids
-    if method == "first":
-        return ids[::factor]
-    return np.maximum.reduceat(ids, np.arange(0, len(ids), factor))
+    return downsample_steps(ids, factor, method)
