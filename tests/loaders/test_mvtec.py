@@ -61,6 +61,9 @@ def test_missing_root_category_and_mask_name_the_path(tmp_path, mvtec):
     lenient = anomalykit.load("mvtec_ad", mvtec.root, strict=False)
     assert len(lenient) == 15
     assert [k for k, _ in lenient.loader.skipped] == ["bottle/test/contamination/001.png"]
+    # a test mask does not concern the training split: nothing raised, nothing skipped
+    train = anomalykit.load("mvtec_ad", mvtec.root, split="train")
+    assert len(train) == 6 and train.loader.skipped == []
 
 
 def test_corrupt_png_strict_and_reported_skip(mvtec):

@@ -42,6 +42,12 @@ def test_converted_layouts(tmp_path, layout):
     assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
     sample = anomalous[0]
     assert sample.target.ndim == 2 and sample.target.max() == 1  # 3-channel anomalib masks handled
+    # a missing test mask does not stop the training split from loading
+    next((built.root / ("visa_pytorch" if layout == "anomalib" else "1cls")).rglob("ground_truth/bad/*.png")).unlink()
+    with pytest.raises(FileNotFoundError, match="mask of"):
+        anomalykit.load("visa", built.root, **built.options)
+    train = anomalykit.load("visa", built.root, split="train", **built.options)
+    assert len(train) == 6 and train.loader.skipped == []
 
 
 def test_bad_split_rows_name_the_line(tmp_path):

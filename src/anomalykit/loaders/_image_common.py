@@ -55,19 +55,20 @@ def scan_mvtec_like(
     loader: Any,
     category_dir: Path,
     category: str,
-    key_prefix: str,
     mask_names: tuple[str, ...] = ("{stem}_mask.png",),
+    splits: tuple[str, ...] = ("train", "test"),
 ) -> list[dict[str, Any]]:
     """Rows of an MVTec-style category folder: ``train/good``, ``test/<defect>``, masks in
     ``ground_truth/<defect>/`` (or ``ground_truth/<split>/<defect>/`` as in 2-class layouts).
 
-    A missing mask raises (``strict=True``) or is recorded in ``loader.skipped`` with a warning.
+    Only the folders of ``splits`` are scanned. A missing mask raises (``strict=True``) or is
+    recorded in ``loader.skipped`` with a warning.
     """
     import warnings
 
     rows: list[dict[str, Any]] = []
     root: Path = loader.root
-    for split in ("train", "test"):
+    for split in splits:
         split_dir = category_dir / split
         if not split_dir.is_dir():
             continue
@@ -93,7 +94,7 @@ def scan_mvtec_like(
                     mask_rel = found.relative_to(root).as_posix()
                 rows.append(
                     {
-                        "key": f"{key_prefix}{rel}" if key_prefix else rel,
+                        "key": rel,
                         "split": split,
                         "label": 0 if normal else 1,
                         "category": category,

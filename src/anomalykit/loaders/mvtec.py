@@ -63,10 +63,9 @@ class MVTecAD(DatasetLoader):
 
     def build_manifest(self):
         rows: list[dict[str, Any]] = []
+        splits = ("train", "test") if self.split is None else (self.split,)
         for category in self.categories():
-            rows.extend(scan_mvtec_like(self, self.root / category, category, key_prefix=""))
-        if self.split is not None:
-            rows = [r for r in rows if r["split"] == self.split]
+            rows.extend(scan_mvtec_like(self, self.root / category, category, splits=splits))
         return manifest_from_rows(rows)
 
     def read(self, row: dict[str, Any]) -> Sample:

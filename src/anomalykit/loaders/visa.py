@@ -136,8 +136,6 @@ class VisA(DatasetLoader):
     # -- manifest ----------------------------------------------------------------------------
     def build_manifest(self):
         rows = self._original_rows() if self.resolved_layout == "original" else self._converted_rows()
-        if self.split is not None:
-            rows = [r for r in rows if r["split"] == self.split]
         return manifest_from_rows(rows)
 
     def _original_rows(self) -> list[dict[str, Any]]:
@@ -152,7 +150,7 @@ class VisA(DatasetLoader):
         rows = []
         for record in records:
             category = record["object"]
-            if wanted is not None and category not in wanted:
+            if (wanted is not None and category not in wanted) or (self.split is not None and record["split"] != self.split):
                 continue
             if category not in annotations:
                 anno_path = self.root / category / "image_anno.csv"
@@ -185,7 +183,8 @@ class VisA(DatasetLoader):
             if not (base / category).is_dir():
                 raise self.not_found(base / category, f"category {category!r}")
             rows.extend(
-                scan_mvtec_like(self, base / category, category, key_prefix="", mask_names=("{stem}.png", "{stem}_mask.png"))
+                scan_mvtec_like(self, base / category, category, mask_names=("{stem}.png", "{stem}_mask.png"),
+                                splits=("train", "test") if self.split is None else (self.split,))
             )
         return rows
 
