@@ -176,6 +176,9 @@ def test_missing_ground_truth(tmp_path):
     assert len(ds) == built.expected["total"] - 1
     report = ds.loader.verify()
     assert any(gt.name in m for m in report.missing)
+    # the training split does not depend on test ground truth: nothing raised, nothing skipped
+    train = anomalykit.load("real3d_ad", built.root, split="train")
+    assert len(train) == 3 and train.loader.skipped == []
 
 
 def test_truncated_and_short_pcd_files(tmp_path):

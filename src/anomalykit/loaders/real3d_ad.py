@@ -178,9 +178,14 @@ class PointCloudADLoader(DatasetLoader):
         return sorted(files, key=lambda p: natural_key(p.name))
 
     def scan_category(self, category: str, category_dir: Path) -> list[dict[str, Any]]:
+        """Rows of one category folder, for the requested split only (the other split's files
+        are neither checked nor reported)."""
         rows: list[dict[str, Any]] = []
-        for path in self._pcd_files(category_dir / "train"):
-            rows.append(self._row(path, "train", 0, category, None, None, scan_id=self.train_scan_id(path.stem)))
+        if self.split in (None, "train"):
+            for path in self._pcd_files(category_dir / "train"):
+                rows.append(self._row(path, "train", 0, category, None, None, scan_id=self.train_scan_id(path.stem)))
+        if self.split == "train":
+            return rows
         gt_dir = self.gt_dir(category_dir)
         for path in self._pcd_files(category_dir / "test"):
             stem = path.stem
@@ -226,8 +231,6 @@ class PointCloudADLoader(DatasetLoader):
         rows: list[dict[str, Any]] = []
         for category, folder in self.categories().items():
             rows.extend(self.scan_category(category, folder))
-        if self.split is not None:
-            rows = [r for r in rows if r["split"] == self.split]
         return manifest_from_rows(rows) if rows else _empty_manifest()
 
     # -- decoding ----------------------------------------------------------------------------
