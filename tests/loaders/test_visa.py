@@ -58,6 +58,11 @@ def test_bad_split_rows_name_the_line(tmp_path):
     path.write_bytes(b"\r\n".join(lines))
     with pytest.raises(MalformedFileError, match=r"1cls.csv, line 4: label must be normal or anomaly"):
         anomalykit.load("visa", built.root)
+    # an image listed twice would give two samples with one key
+    lines[3] = lines[2]
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(MalformedFileError, match=r"1cls.csv, line 4: image \S+ is listed twice \(first on line 3\)"):
+        anomalykit.load("visa", built.root)
     with pytest.raises(ConfigError, match="unknown category"):
         anomalykit.load("visa", built.root, category="pcb9")
 

@@ -33,9 +33,11 @@ def parse_split_csv(path: str | Path) -> list[dict[str, str]]:
     """Parse a VisA split CSV (``object,split,label,image,mask``), any line ending.
 
     Returns one dict per data row with its 1-based file line number under ``line``.
-    Raises ``MalformedFileError`` naming the line for a wrong header, field count or value.
+    Raises ``MalformedFileError`` naming the line for a wrong header, field count or value, or
+    an image listed twice (image paths are the sample keys).
     """
     rows: list[dict[str, str]] = []
+    first_line: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -56,6 +58,9 @@ def parse_split_csv(path: str | Path) -> list[dict[str, str]]:
                 raise MalformedFileError(path, f"anomalous image {image} has no mask path", line=line)
             if not image:
                 raise MalformedFileError(path, "empty image path", line=line)
+            if image in first_line:
+                raise MalformedFileError(path, f"image {image} is listed twice (first on line {first_line[image]})", line=line)
+            first_line[image] = line
             rows.append({"object": obj, "split": split, "label": label, "image": image, "mask": mask, "line": line})
     return rows
 
