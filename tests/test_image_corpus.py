@@ -1,5 +1,7 @@
 """The image corpus pipeline: sources, resume after an interruption, settings check, contact sheet."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -7,12 +9,14 @@ from PIL import Image as PILImage
 import anomalykit
 from anomalykit.errors import ConfigError
 from anomalykit.image_corpus import (
+    SETTINGS_NAME,
     _overlay,
     generate_image_corpus,
     image_sources,
     pick_keys,
     prepare_generator,
     read_samples,
+    record_settings,
     write_contact_sheet,
 )
 from anomalykit.shards import ShardManifest, read_shards
@@ -73,6 +77,11 @@ def test_resume_after_interruption_gives_the_same_corpus(mvtec, tmp_path):
 
 def test_other_settings_in_the_same_folder_are_refused(mvtec, tmp_path):
     generate_image_corpus("cutpaste", "mvtec_ad", mvtec.root, tmp_path / "o", category="bottle", contact_sheet=0)
+    recorded = json.loads((tmp_path / "o" / SETTINGS_NAME).read_text())
+    # the same settings given with tuples where JSON has lists are the same settings
+    record_settings(tmp_path / "o", {**recorded, "category": tuple(recorded["category"])})
+    with pytest.raises(ConfigError, match="per_image: 1 before, 2 now"):
+        record_settings(tmp_path / "o", {**recorded, "per_image": 2})
     with pytest.raises(ConfigError, match="seed: 0 before, 1 now"):
         generate_image_corpus("cutpaste", "mvtec_ad", mvtec.root, tmp_path / "o", category="bottle", seed=1)
     with pytest.raises(ConfigError, match="parameters"):

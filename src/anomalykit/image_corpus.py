@@ -15,7 +15,9 @@ generated image, mask overlay) of a sample of the output::
 
 Work is split over worker processes; the bytes do not depend on their number. An interrupted
 run called again with the same settings resumes after the last complete shard; a different
-seed, method or parameter set in the same folder is refused.
+seed, method or parameter set in the same folder is refused. The point-cloud and series corpus
+pipelines use the same settings record (``record_settings``) and read their previews back from
+the shards (``first_samples``), so that a resumed run shows the same samples as a whole one.
 
 >>> from anomalykit.image_corpus import generate_image_corpus              # doctest: +SKIP
 >>> result = generate_image_corpus("perlin", "mvtec_ad", "/data/mvtec", "out/perlin",
@@ -140,7 +142,7 @@ def generate_image_corpus(
         "per_image": per_image,
         "seed": seed,
     }
-    _check_settings(out_dir, settings)
+    record_settings(out_dir, settings)
 
     generated = 0
 
@@ -164,9 +166,12 @@ def _holds_samples(out_dir: Path) -> bool:
     return ShardManifest.load(out_dir).num_samples > 0
 
 
-def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
-    """Record the settings of a run; refuse to add to a corpus made with other settings (a
-    folder whose earlier run stopped before writing any sample takes the new settings)."""
+def record_settings(out_dir: str | Path, settings: dict[str, Any]) -> None:
+    """Record the settings of a run in ``generation.json``; refuse to add to a corpus made with
+    other settings (a folder whose earlier run stopped before writing any sample takes the new
+    settings). ``settings`` must be JSON-ready."""
+    out_dir = Path(out_dir)
+    settings = json.loads(json.dumps(settings, sort_keys=True))  # tuples as lists, as they are read back
     path = out_dir / SETTINGS_NAME
     if path.is_file() and _holds_samples(out_dir):
         try:
@@ -215,6 +220,13 @@ def read_samples(out_dir: str | Path, keys: Sequence[str]) -> dict[str, Sample]:
             if key in wanted:
                 found[key] = Sample.from_shard_fields(raw)
     return found
+
+
+def first_samples(out_dir: str | Path, count: int) -> list[Sample]:
+    """The first ``count`` samples of a corpus in manifest order (the same after a resume)."""
+    keys = [k for shard in ShardManifest.load(Path(out_dir)).shards for k in shard.keys][:max(count, 0)]
+    found = read_samples(out_dir, keys)
+    return [found[k] for k in keys]
 
 
 def write_contact_sheet(out_dir: str | Path, sources: Sequence[Sample] | None = None, *, count: int = 16,

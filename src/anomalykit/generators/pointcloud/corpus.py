@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
-from ...schema import Modality, Sample
+from ...schema import Modality
 from ...shards import ShardManifest
 from ..base import get_generator
 
@@ -63,23 +63,34 @@ def generate_pointcloud_corpus(
     progress: bool = False,
 ) -> ShardManifest:
     """Run ``method`` (``patchgen``, ``dagen``, ``defects3d``) over the sources into ``out_dir``:
-    shards, manifest, README card, and ``previews.png`` with the first ``previews`` samples."""
+    shards, manifest, README card, and ``previews.png`` with the first ``previews`` samples.
+    Called again with the same settings it resumes; other settings in the same folder are refused."""
+    from ...corpus import generate_corpus
+    from ...image_corpus import first_samples, record_settings
+
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if previews < 0:
+        raise ConfigError(f"previews must be >= 0 (samples drawn), got {previews}")
     generator = get_generator(method, **(options or {}))
     if generator.modality != Modality.POINTCLOUD:
         raise ConfigError(f"METHOD: {method} generates {generator.modality.value} samples, not point clouds")
     sources = pointcloud_sources(dataset, root, meshes, load_options, limit)
-    shown: list[Sample] = []
-
-    def keep_for_preview(sample: Sample) -> None:
-        if len(shown) < previews:
-            shown.append(sample)
-
-    from ...corpus import generate_corpus
-
+    record_settings(out_dir, {
+        "method": generator.name,
+        "generator_version": generator.version,
+        "parameters": generator.config.to_dict(),
+        "dataset": dataset,
+        "meshes": str(Path(meshes).expanduser().resolve()) if meshes is not None else None,
+        "load_options": load_options or {},
+        "limit": limit,
+        "per_source": per_source,
+        "seed": seed,
+    })
     manifest = generate_corpus(generator, sources, out_dir=out_dir, per_source=per_source, seed=seed, workers=workers,
-                               progress=progress, on_sample=keep_for_preview)
-    if shown:
+                               progress=progress)
+    if previews and manifest.num_samples:
         from .preview import write_preview
 
-        write_preview(shown, Path(out_dir) / PREVIEW_NAME)
+        write_preview(first_samples(out_dir, previews), Path(out_dir) / PREVIEW_NAME)
     return manifest

@@ -76,8 +76,10 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
     """Write a series corpus into ``out_dir`` (shards, ``manifest.json``, ``README.md`` card,
     ``preview.png`` and ``preview.csv`` of the first sample). With ``sources``, the config's
     anomalies are injected into each source series (``series_inject``). A GutenTAG config is
-    read too (``only`` names its time series when it has several)."""
+    read too (``only`` names its time series when it has several). Called again with the same
+    settings it resumes; other settings in the same folder are refused."""
     from ...corpus import generate_corpus
+    from ...image_corpus import first_samples, record_settings
     from .export import to_gutentag_csv
     from .plot import plot_series
 
@@ -93,15 +95,20 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
         generator = SeriesInjectGenerator(_inject_config(config))
         split = generator.config.split  # None keeps each source's split
     out = Path(out_dir)
-    first: list[Sample] = []
-
-    def keep_first(sample: Sample) -> None:
-        if preview and not first:
-            first.append(sample)
-
+    record_settings(out, {
+        "method": generator.name,
+        "generator_version": generator.version,
+        "parameters": generator.config.to_dict(),
+        "sources": None if sources is None else getattr(sources, "name", "given series"),
+        "num_sources": None if sources is None else len(sources),
+        "num_samples": None if sources is not None else num_samples,
+        "per_source": per_source if sources is not None else None,
+        "seed": seed,
+    })
     manifest = generate_corpus(generator, sources, out_dir=out, num_samples=num_samples, per_source=per_source,
-                               seed=seed, workers=workers, split=split, progress=progress, on_sample=keep_first)
-    if first:
-        plot_series(first[0], out / PREVIEW_NAME)
-        to_gutentag_csv(first[0], out / CSV_PREVIEW_NAME)
+                               seed=seed, workers=workers, split=split, progress=progress)
+    if preview and manifest.num_samples:
+        first = first_samples(out, 1)[0]
+        plot_series(first, out / PREVIEW_NAME)
+        to_gutentag_csv(first, out / CSV_PREVIEW_NAME)
     return manifest
