@@ -95,6 +95,10 @@ def test_options_statistics_parts_farms_events_and_status(care):
         anomalykit.load("care", care.root, farm="D")
     with pytest.raises(DatasetNotFoundError, match="event id.*99"):
         anomalykit.load("care", care.root, event_id=99)
+    for bad in ("abc", 3.5, [0, "x"], []):
+        with pytest.raises(ConfigError, match="care: event_id"):
+            anomalykit.load("care", care.root, event_id=bad)
+    assert anomalykit.load("care", care.root, event_id="3").keys == anomalykit.load("care", care.root, event_id=3).keys
 
 
 def test_root_forms(care):

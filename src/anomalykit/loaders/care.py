@@ -412,6 +412,26 @@ def _integers(text: Any) -> tuple[np.ndarray, np.ndarray]:
 # the loader
 
 
+def _event_ids(value: Any) -> set[int] | None:
+    """The ``event_id`` option as a set of ints (None: every event); ``ConfigError`` otherwise."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (int, str, np.integer)) else value
+    try:
+        items = list(items)
+    except TypeError:
+        items = [value]
+    ids: set[int] = set()
+    for item in items:
+        text = str(item).strip()
+        if isinstance(item, bool) or not re.fullmatch(r"\d+", text):
+            raise ConfigError(f"care: event_id must be a non-negative integer or a list of them, got {item!r}")
+        ids.add(int(text))
+    if not ids:
+        raise ConfigError("care: event_id is an empty list; pass None for every event")
+    return ids
+
+
 @register_dataset("care")
 class CARE(DatasetLoader):
     """Loader of CARE to Compare (root: ``CARE_To_Compare/``, its parent, or one farm folder).
@@ -451,6 +471,7 @@ class CARE(DatasetLoader):
             raise ConfigError(f"care: normal_status must be status ids 0-5, got {self.normal_status!r}") from None
         if not self.normal_status or any(s not in STATUS_NAMES for s in self.normal_status):
             raise ConfigError(f"care: normal_status must be status ids 0-5, got {self.normal_status!r}")
+        self.event_ids = _event_ids(self.event_id)
         farms = self.as_list(self.farm)
         if farms is not None:
             bad = [f for f in farms if not re.fullmatch(r"[A-Za-z]", f)]
@@ -512,7 +533,7 @@ class CARE(DatasetLoader):
 
     def build_manifest(self) -> pa.Table:
         rows: list[dict[str, Any]] = []
-        wanted_ids = None if self.event_id is None else {int(e) for e in ([self.event_id] if isinstance(self.event_id, (int, str)) else self.event_id)}
+        wanted_ids = self.event_ids
         for farm, folder in self.farm_dirs().items():
             events = self.events(farm, folder)
             data_dir = folder / "datasets"
