@@ -150,7 +150,14 @@ def test_ground_truth_point_count_mismatch(tmp_path):
 def test_bad_ground_truth_rows_name_the_line(tmp_path):
     path = tmp_path / "1_bulge.txt"
     path.write_text("0.1 0.2 0.3 0\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n")
-    with pytest.raises(MalformedFileError, match="label must be 0 or 1, got 2.0 .data row 3"):
+    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 3: label must be 0 or 1, got 2.0"):
+        read_point_labels(path)
+    # blank lines hold no point but count as lines
+    path.write_text("\n0.1 0.2 0.3 0\n\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n")
+    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 5: label must be 0 or 1"):
+        read_point_labels(path)
+    path.write_text("0.1 0.2 0.3 0\n\n0.4 0.5 inf 1\n")
+    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 3: non-finite coordinate"):
         read_point_labels(path)
     path.write_text("0.1 0.2 0.3 0\n0.4 0.5 1\n")
     with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 2: expected 4 values"):

@@ -320,11 +320,23 @@ def read_point_labels(path: str | Path, delimiter: str = " ") -> PointLabels:
         raise MalformedFileError(path, "the ground-truth file holds no points")
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if bad.size:
-        raise MalformedFileError(path, f"label must be 0 or 1, got {float(labels[bad[0]])!r} (data row {int(bad[0]) + 1})")
+        raise MalformedFileError(path, f"label must be 0 or 1, got {float(labels[bad[0]])!r}",
+                                 line=_line_of_row(path, int(bad[0])))
     if not np.isfinite(points).all():
         row = int(np.flatnonzero(~np.isfinite(points).all(axis=1))[0])
-        raise MalformedFileError(path, f"non-finite coordinate in data row {row + 1}")
+        raise MalformedFileError(path, "non-finite coordinate", line=_line_of_row(path, row))
     return PointLabels(points, labels.astype(np.uint8))
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The 1-based file line of data row ``row`` (0-based; blank lines hold no row)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if line.strip():
+                if row == 0:
+                    return line_no
+                row -= 1
+    raise AssertionError(f"{path} has fewer data rows than were parsed")  # pragma: no cover
 
 
 def write_pcd(
