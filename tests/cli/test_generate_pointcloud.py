@@ -63,3 +63,17 @@ def test_clear_errors(tmp_path):
     bad = runner.invoke(app, ["generate", "pointcloud", "dagen", "--meshes", str(meshes), "--out", str(tmp_path / "o"),
                               "-o", "parts=1"])
     assert bad.exit_code == 1 and "parts" in bad.output
+
+
+def test_summary_lists_only_files_written_by_the_run(tmp_path):
+    built = build("real3d_ad", tmp_path / "real3d")
+    args = ["generate", "pointcloud", "patchgen", "--from", "real3d_ad", "--root", str(built.root),
+            "--out", str(tmp_path / "out"), "--limit", "1"]
+    first = runner.invoke(app, [*args, "--previews", "1"])
+    assert first.exit_code == 0, first.output
+    assert "train: 1 samples in 1 shard(s)" in first.stdout and "previews.png" in first.stdout
+    without = runner.invoke(app, [*args, "--previews", "0"])
+    assert without.exit_code == 0, without.output
+    assert "manifest.json" in without.stdout and "previews.png" not in without.stdout
+    negative = runner.invoke(app, [*args, "--previews", "-1"])
+    assert negative.exit_code == 1 and "previews must be >= 0" in negative.output

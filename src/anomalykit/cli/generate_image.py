@@ -8,6 +8,7 @@ import typer
 
 from . import generate_app
 from ._common import friendly_errors, out, parse_options
+from ._generate_common import print_corpus_summary
 
 
 @generate_app.command("image")
@@ -40,9 +41,4 @@ def image_command(
     )
     resumed = f" ({result.resumed} found done from an earlier run)" if result.resumed else ""
     out.print(f"{result.generated} samples generated{resumed}; {result.num_samples} in total", highlight=False, soft_wrap=True)
-    for split, info in sorted(result.manifest.splits().items()):
-        out.print(f"{split}: {info['num_examples']} samples in {len(info['files'])} shard(s), "
-                  f"{info['num_bytes'] / 1e6:.1f} MB", highlight=False, soft_wrap=True)
-    out.print(f"wrote {out_dir / 'manifest.json'} and {out_dir / 'README.md'} (dataset card)", highlight=False, soft_wrap=True)
-    if result.contact_sheet is not None:
-        out.print(f"wrote {result.contact_sheet}", highlight=False, soft_wrap=True)
+    print_corpus_summary(result.manifest, out_dir, extra=(result.contact_sheet,) if result.contact_sheet else ())

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from . import generate_app
-from ._common import friendly_errors, out, parse_options
+from ._common import friendly_errors, parse_options
+from ._generate_common import print_corpus_summary
 
 
 @generate_app.command("pointcloud")
@@ -35,9 +36,4 @@ def pointcloud_command(
         load_options=parse_options(load_option), per_source=per_source, seed=seed, workers=workers, limit=limit,
         previews=previews, progress=True,
     )
-    for split, info in sorted(manifest.splits().items()):
-        out.print(f"{split}: {info['num_examples']} samples in {len(info['files'])} shard(s), "
-                  f"{info['num_bytes'] / 1e6:.1f} MB", highlight=False)
-    out.print(f"wrote {out_dir / 'manifest.json'} and {out_dir / 'README.md'} (dataset card)", highlight=False)
-    if (out_dir / PREVIEW_NAME).is_file():
-        out.print(f"wrote {out_dir / PREVIEW_NAME}", highlight=False)
+    print_corpus_summary(manifest, out_dir, extra=(out_dir / PREVIEW_NAME,) if previews else ())
