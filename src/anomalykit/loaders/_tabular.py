@@ -278,12 +278,15 @@ def read_csv_after_header(
     header_index: int,
     delimiter: str,
     problems: ProblemLog,
+    column_names: list[str] | None = None,
     column_types: dict[str, pa.DataType] | None = None,
     include_columns: list[str] | None = None,
 ) -> pa.Table:
     """Read a delimited file whose header is physical line ``header_index + 1`` (lines before
-    it, blank ones included, are skipped). Rows with a wrong number of fields are left out and
-    recorded in ``problems`` with their physical line."""
+    it, blank ones included, are skipped). ``column_names`` replaces the header's names (one per
+    field, so that duplicate or empty names cannot clash). Rows with a wrong number of fields
+    are left out and recorded in ``problems`` with their physical line. A cell that does not
+    convert to its ``column_types`` type raises ``pyarrow.ArrowInvalid`` (read it as text)."""
     bad: list[tuple[int | None, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -294,7 +297,12 @@ def read_csv_after_header(
     try:
         table = pcsv.read_csv(
             path,
-            read_options=pcsv.ReadOptions(use_threads=False, skip_rows=header_index, block_size=1 << 24),
+            read_options=pcsv.ReadOptions(
+                use_threads=False,
+                skip_rows=header_index + (1 if column_names else 0),
+                column_names=column_names,
+                block_size=1 << 24,
+            ),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(
                 column_types=column_types or {},
@@ -304,7 +312,9 @@ def read_csv_after_header(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise MalformedFileError(path, f"cannot parse: {exc}", line=None) from None
+        if column_types and "conversion error" in str(exc):
+            raise  # a cell that is not of its column's type: the caller may read it as text
+        raise MalformedFileError(path, f"cannot parse: {exc}", line=_line_from_arrow_error(str(exc))) from None
     if bad:
         # pyarrow numbers rows from the file start but does not count blank lines after the
         # skipped ones: convert to physical lines with one scan, only when there is a problem
