@@ -1,0 +1,125 @@
+"""Helpers shared by the series detectors: standardisation, sliding windows, window-to-step scores."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import ConfigError
+from ..schema import Sample
+
+#: how a per-step map becomes one sample score
+AGGREGATES = ("max", "mean", "p99")
+
+
+def series_values(sample: Sample, what: str) -> np.ndarray:
+    """The (T, C) float64 values of a ``Series`` sample."""
+    values = np.asarray(sample.data.values, dtype=np.float64)  # type: ignore[union-attr]
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ConfigError(f"{what}: {sample.key} has no steps (values shape {values.shape})")
+    return values
+
+
+class Standardiser:
+    """Per-channel mean and standard deviation fitted on training steps (NaN ignored). After
+    scaling, a missing value becomes 0, the training mean; a constant channel keeps scale 1."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, arrays: Sequence[np.ndarray], what: str) -> Standardiser:
+        stacked = np.concatenate(arrays, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels are handled below
+            mean = np.nanmean(stacked, axis=0)
+            scale = np.nanstd(stacked, axis=0)
+        empty = ~np.isfinite(mean)
+        if empty.all():
+            raise ConfigError(f"{what}: every training value is missing (NaN)")
+        mean = np.where(empty, 0.0, mean)
+        scale = np.where(~np.isfinite(scale) | (scale < 1e-12), 1.0, scale)
+        return cls(mean, scale)
+
+    def transform(self, values: np.ndarray, key: str, what: str) -> np.ndarray:
+        if values.shape[1] != self.mean.size:
+            raise ConfigError(f"{what}: {key} has {values.shape[1]} channels, the model was fitted on {self.mean.size}")
+        scaled = (values - self.mean) / self.scale
+        return np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def check_length(sample: Sample, steps: int, window: int, what: str) -> None:
+    if steps < window:
+        raise ConfigError(f"{what}: {sample.key} has {steps} steps, fewer than window={window}; "
+                          f"use a smaller window")
+
+
+def windows(values: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
+    """Flattened sliding windows: (number of windows, length * C), step-major inside a window."""
+    view = sliding_window_view(values, length, axis=0)[::stride]  # (n, C, length)
+    return np.ascontiguousarray(view.transpose(0, 2, 1)).reshape(view.shape[0], -1)
+
+
+def windows_to_steps(window_scores: np.ndarray, steps: int, length: int) -> np.ndarray:
+    """Per-step scores from stride-1 window scores: the mean over the windows covering each step."""
+    scores = np.asarray(window_scores, dtype=np.float64)
+    if scores.size != steps - length + 1:
+        raise ValueError(f"{scores.size} window scores for {steps} steps and window {length}")
+    summed = np.convolve(scores, np.ones(length))
+    covering = np.convolve(np.ones(scores.size), np.ones(length))
+    return summed / covering
+
+
+def training_windows(arrays: Sequence[np.ndarray], length: int, stride: int, limit: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Windows of every training array; at most ``limit`` of them, drawn with ``rng`` (0 = all)."""
+    parts = [windows(a, length, stride) for a in arrays if a.shape[0] >= length]
+    if not parts:
+        raise ConfigError(f"no training series is at least window={length} steps long")
+    stacked = np.concatenate(parts, axis=0)
+    if limit and stacked.shape[0] > limit:
+        stacked = stacked[np.sort(rng.choice(stacked.shape[0], limit, replace=False))]
+    return stacked
+
+
+def aggregate(step_scores: np.ndarray, how: str) -> float:
+    """One sample score from a per-step map (``max``, ``mean`` or the 99th percentile ``p99``)."""
+    if how == "max":
+        return float(np.max(step_scores))
+    if how == "mean":
+        return float(np.mean(step_scores))
+    if how == "p99":
+        return float(np.quantile(step_scores, 0.99))
+    raise ConfigError(f"aggregate must be one of {list(AGGREGATES)}, got {how!r}")
+
+
+def example_series(*, seed: int = 0, n_train: int = 3, n_test_normal: int = 2, length: int = 240,
+                   channels: int = 3) -> tuple[list[Sample], list[Sample]]:
+    """Small multichannel sine series for ``example()``: normal training series, normal test
+    series, and test series with anomalies injected by the ``series_inject`` generator."""
+    from ..generators.series.syntsbench import SeriesInjectGenerator
+    from ..schema import Series
+
+    rng = np.random.default_rng(seed)
+    steps = np.arange(length)
+    periods = 12.0 + 5.0 * np.arange(channels)
+
+    def series(key: str, split: str) -> Sample:
+        phase = rng.uniform(0, 2 * np.pi, channels)
+        values = np.sin(2 * np.pi * steps[:, None] / periods + phase) + 0.05 * rng.standard_normal((length, channels))
+        return Sample(key=key, dataset="example", split=split, label=0,
+                      data=Series(values.astype(np.float32), None, tuple(f"s{i}" for i in range(channels))),
+                      target=np.zeros(length, np.uint8))
+
+    train = [series(f"example/train-{i}", "train") for i in range(n_train)]
+    normal = [series(f"example/test-normal-{i}", "test") for i in range(n_test_normal)]
+    inject = SeriesInjectGenerator(anomalies=[
+        {"kind": "mean", "channel": 0, "length": 20, "offset": 1.5},
+        {"kind": "extremum", "channel": channels - 1, "count": 2},
+    ])
+    anomalous = [inject(series(f"example/test-source-{i}", "test"), seed=seed + i) for i in range(2)]
+    return train, normal + anomalous
