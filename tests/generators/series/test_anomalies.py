@@ -223,10 +223,12 @@ def test_syntsbench_injects_its_anomalies_into_a_given_series():
 def test_inject_errors_name_the_key_and_the_series():
     source = series_source(np.zeros((50, 2)))
     too_long = anomalykit.get_generator("series_inject", anomalies=[{"kind": "mean", "length": 80}])
-    with pytest.raises(anomalykit.ConfigError, match=r"anomalies\[0\]\.length: 80 is above the allowed range \[1, 50\]"):
+    with pytest.raises(anomalykit.ConfigError, match=r"series 'demo/0' \(50 steps, 2 channels\): "
+                                                     r"anomalies\[0\]\.length: 80 is above the allowed range \[1, 50\]"):
         too_long(source, seed=0)
     bad_channel = anomalykit.get_generator("series_inject", anomalies=[{"kind": "mean", "length": 5, "channel": 2}])
-    with pytest.raises(anomalykit.ConfigError, match=r"anomalies\[0\]\.channel: 2 is above the allowed range \[0, 1\]"):
+    with pytest.raises(anomalykit.ConfigError, match=r"series 'demo/0' .*anomalies\[0\]\.channel: 2 is above the "
+                                                     r"allowed range \[0, 1\]"):
         bad_channel(source, seed=0)
     with pytest.raises(anomalykit.ConfigError, match="needs a source"):
         too_long(seed=0)

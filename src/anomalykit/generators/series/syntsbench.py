@@ -56,7 +56,13 @@ class _SeriesGenerator(Generator):
             shape = (self.config.length, self.config.num_channels)  # type: ignore[attr-defined]
         cache = self.__dict__.setdefault("_resolved", dict(self.config.__dict__.get("_resolved", {})))
         if shape not in cache:  # checked once per series shape, before any work on it
-            cache[shape] = resolve_anomalies(anomalies, shape[0], shape[1])
+            try:
+                cache[shape] = resolve_anomalies(anomalies, shape[0], shape[1])
+            except ConfigError as exc:
+                if source is None:
+                    raise
+                raise ConfigError(f"{self.name}: series {source.key!r} ({shape[0]} steps, {shape[1]} channels): "
+                                  f"{exc}") from exc
         return simulate(self.config, rng, source, anomalies, cache[shape])  # type: ignore[arg-type]
 
     def provenance(self, seed: int, source: Sample | None, **extra: Any) -> dict[str, Any]:
