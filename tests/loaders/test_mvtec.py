@@ -91,7 +91,12 @@ def test_verify_reports_missing_extra_and_counts(tmp_path):
     (built.root / "toothbrush/ground_truth/defective/003_mask.png").unlink()
     (built.root / "toothbrush/train/good/notes.txt").write_text("x")
     (built.root / "toothbrush/train/good/059.png").unlink()
-    report = anomalykit.load("mvtec_ad", built.root, category="toothbrush", strict=False).loader.verify()
+    (built.root / "toothbrush/test/good/004.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.warns(UserWarning, match="003.png"):
+        loader = anomalykit.load("mvtec_ad", built.root, category="toothbrush", strict=False).loader
+    report = loader.verify()
+    assert not report.malformed  # decoding only when asked
+    assert [m.split(":")[0] for m in loader.verify(decode=True).malformed] == ["toothbrush/test/good/004.png"]
     assert report.missing == ["toothbrush/ground_truth/defective/003_mask.png"]
     assert report.extra == ["toothbrush/train/good/notes.txt"]
     assert report.count_mismatches == ["toothbrush/train/good: 59 images, expected 60"]

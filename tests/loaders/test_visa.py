@@ -117,3 +117,16 @@ def test_real_split_file_through_the_loader(real_dir, tmp_path):
         Image.fromarray(np.full((6, 8, 3) if mode == "RGB" else (6, 8), 3, np.uint8), mode=mode).save(root / rel)
     sample = ds.filter(label=1)[0]
     assert sample.target.all()  # class id 3 everywhere -> anomalous everywhere
+
+
+@pytest.mark.parametrize("layout", ["original", "anomalib"])
+def test_verify_decode_reports_corrupt_images(tmp_path, layout):
+    built = build("visa", tmp_path / "visa", layout=layout)
+    loader = anomalykit.load("visa", built.root, **built.options).loader
+    assert not loader.verify(decode=True).malformed
+    image = next(p for p in sorted(built.root.rglob("*.JPG")) if "Anomaly" not in p.parts)
+    image.write_bytes(b"\xff\xd8 not a jpeg")
+    report = loader.verify(decode=True)
+    assert [m.split(":")[0] for m in report.malformed] == [image.relative_to(built.root).as_posix()]
+    assert not loader.verify().malformed  # decoding only when asked
+

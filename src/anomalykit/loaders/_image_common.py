@@ -104,3 +104,17 @@ def scan_mvtec_like(
                     }
                 )
     return rows
+
+
+def undecodable_images(images: list[Path], root: Path) -> list[str]:
+    """``"<path relative to root>: <reason>"`` for each file PIL cannot verify as an image."""
+    from PIL import Image
+
+    bad = []
+    for path in images:
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means malformed
+            bad.append(f"{path.relative_to(root).as_posix()}: {exc}")
+    return bad

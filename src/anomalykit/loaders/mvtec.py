@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..io.images import is_image_file
 from ..schema import Modality, Sample
 from .base import DatasetLoader, VerifyReport, manifest_from_rows, register_dataset
-from ._image_common import image_sample, list_images, scan_mvtec_like
+from ._image_common import image_sample, list_images, scan_mvtec_like, undecodable_images
 
 CATEGORIES = (
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
@@ -99,7 +99,7 @@ class MVTecAD(DatasetLoader):
                     for other in sorted(p for p in defect_dir.iterdir() if not is_image_file(p)):
                         report.extra.append(other.relative_to(self.root).as_posix())
                     if decode:
-                        report.malformed.extend(_undecodable(images, self.root))
+                        report.malformed.extend(undecodable_images(images, self.root))
                     if split == "test" and defect_dir.name != "good":
                         mask_dir = cat_dir / "ground_truth" / defect_dir.name
                         masks = {p.name for p in list_images(mask_dir)}
@@ -131,16 +131,3 @@ def _is_category_dir(path: Path) -> bool:
 
 def _has_categories(root: Path) -> bool:
     return any(_is_category_dir(p) for p in root.iterdir() if p.is_dir())
-
-
-def _undecodable(images: list[Path], root: Path) -> list[str]:
-    from PIL import Image
-
-    bad = []
-    for path in images:
-        try:
-            with Image.open(path) as im:
-                im.verify()
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means malformed
-            bad.append(f"{path.relative_to(root).as_posix()}: {exc}")
-    return bad

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError, MalformedFileError
 from ..schema import Modality, Sample
 from .base import DatasetLoader, VerifyReport, manifest_from_rows, register_dataset
-from ._image_common import image_sample, list_images, scan_mvtec_like
+from ._image_common import image_sample, list_images, scan_mvtec_like, undecodable_images
 
 CATEGORIES = (
     "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1", "macaroni2",
@@ -200,9 +200,15 @@ class VisA(DatasetLoader):
 
     # -- verify --------------------------------------------------------------------------------
     def verify(self, decode: bool = False) -> VerifyReport:
-        report = VerifyReport(self.name, str(self.root))
         if self.resolved_layout != "original":
-            return super().verify()
+            report = super().verify()
+            if decode:
+                manifest = self.build_manifest()
+                files = [p for column in ("path", "mask_path") for p in manifest.column(column).to_pylist() if p]
+                report.malformed.extend(undecodable_images([self.root / p for p in files if (self.root / p).is_file()],
+                                                           self.root))
+            return report
+        report = VerifyReport(self.name, str(self.root))
         expected = self.card().get("expected_counts", {}).get("categories", {})
         records = parse_split_csv(self._split_csv_path())
         wanted = self.as_list(self.category) or list(CATEGORIES)
@@ -238,7 +244,6 @@ class VisA(DatasetLoader):
                     if want is not None and want != have:
                         report.count_mismatches.append(f"{category}/{column}: {have} rows, expected {want}")
         if decode:
-            from .mvtec import _undecodable
-
-            report.malformed.extend(_undecodable([self.root / p for p in sorted(listed)], self.root))
+            present = [self.root / p for p in sorted(listed) if (self.root / p).is_file()]  # missing: reported above
+            report.malformed.extend(undecodable_images(present, self.root))
         return report
