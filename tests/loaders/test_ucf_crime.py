@@ -322,6 +322,21 @@ def test_a_video_that_will_not_decode_names_the_file(tmp_path):
     assert any("Abuse028_x264.mp4" in m for m in report.malformed)
 
 
+def test_a_video_listed_in_both_splits_is_an_error_or_a_recorded_skip(tmp_path):
+    built = build("ucf_crime", tmp_path / "tree")
+    split = built.root / "Anomaly_Detection_splits" / "Anomaly_Train.txt"
+    split.write_text(split.read_text() + "Abuse/Abuse028_x264.mp4\n")  # a test video
+    with pytest.raises(MalformedFileError, match=r"Temporal_Anomaly_Annotation_for_Testing_Videos.txt, line 1: "
+                       r"video Abuse/Abuse028_x264 \(test\) is already listed at Anomaly_Train.txt:6"):
+        anomalykit.load("ucf_crime", built.root)
+    with pytest.warns(UserWarning, match="Abuse028"):
+        ds = anomalykit.load("ucf_crime", built.root, strict=False)
+    assert len(ds) == 10 and len(set(ds.keys)) == 10
+    assert ds.loader.skipped == [("Abuse/Abuse028_x264", ds.loader.skipped[0][1])]
+    assert any("already listed" in m for m in ds.loader.verify().malformed)
+    assert len(anomalykit.load("ucf_crime", built.root, split="test")) == 5
+
+
 def test_a_missing_video_is_an_error_or_a_recorded_skip(tmp_path):
     built = build("ucf_crime", tmp_path / "tree")
     (built.root / "Anomaly-Videos-Part-2" / "Burglary" / "Burglary005_x264.mp4").unlink()

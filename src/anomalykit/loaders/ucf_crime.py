@@ -592,8 +592,27 @@ class UCFCrime(DatasetLoader):
 
     # -- manifest ------------------------------------------------------------------------------
     def build_manifest(self):
-        rows = self._rows(missing=None)
+        rows = self._unique(self._rows(missing=None), malformed=None)
         return manifest_from_rows(rows)
+
+    def _unique(self, rows: list[dict[str, Any]], malformed: list[str] | None) -> list[dict[str, Any]]:
+        """Drop a video listed again under the same key (in both splits, or in two folders):
+        an error when strict, else recorded; ``malformed`` (verify) collects the messages."""
+        first: dict[str, str] = {}
+        kept = []
+        for row in rows:
+            if row["key"] in first:
+                name, _, line = row["listed_in"].rpartition(":")
+                error = MalformedFileError(name, f"video {row['key']} ({row['split']}) is already listed at "
+                                           f"{first[row['key']]}; keys must be unique", line=int(line))
+                if malformed is not None:
+                    malformed.append(str(error))
+                else:
+                    self._skip_or_raise(error, row["key"], None)
+                continue
+            first[row["key"]] = row["listed_in"]
+            kept.append(row)
+        return kept
 
     def _annotations(self) -> tuple[Path, dict[str, TemporalAnnotation]]:
         path = self.annotation_path()
@@ -795,7 +814,7 @@ class UCFCrime(DatasetLoader):
         full dataset's, cross-check ``Anomaly_Test.txt`` against the annotation when both exist,
         and with ``decode=True`` decode the first frame of every video."""
         report = VerifyReport(self.name, str(self.root))
-        rows = self._rows(missing=report.missing)
+        rows = self._unique(self._rows(missing=report.missing), malformed=report.malformed)
         expected = self.card().get("expected_counts", {})
         for split in self._splits():
             count = sum(r["split"] == split for r in rows)
