@@ -121,3 +121,17 @@ def test_bad_input_names_image_and_parameter():
 def test_parameter_validation(name, options, message):
     with pytest.raises(ConfigError, match=message):
         anomalykit.get_generator(name, **options)
+
+
+def test_scar_size_check_is_not_redone_per_sample(monkeypatch):
+    from anomalykit.generators.image import cutpaste
+
+    calls = []
+    real = cutpaste._rotation
+    monkeypatch.setattr(cutpaste, "_rotation", lambda *a: calls.append(a) or real(*a))
+    gen = anomalykit.get_generator("cutpaste_scar", scar_height_high=23)  # bounds no other test uses
+    source = _source()
+    for seed in range(4):
+        gen(source, seed=seed)
+    # 181 trial rotations for the size check once, then one rotation per sample
+    assert len(calls) <= 181 + 4

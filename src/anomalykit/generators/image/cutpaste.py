@@ -22,6 +22,7 @@ anomalib's ``CutPasteGenerator`` is a different, alpha-blended variant and is no
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -266,8 +267,10 @@ def _rotate_expand(patch: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndar
     return rotated, footprint
 
 
+@functools.lru_cache(maxsize=64)
 def _largest_footprint(w: int, h: int, max_angle: float) -> tuple[int, int]:
-    """Largest (height, width) canvas of an h x w scar rotated by up to ``max_angle`` degrees."""
+    """Largest (height, width) canvas of an h x w scar rotated by up to ``max_angle`` degrees
+    (181 trial rotations: cached, as every sample of a generator asks the same question)."""
     angles = np.linspace(0.0, min(max_angle, 180.0), 181)
     sizes = [_rotation(h, w, float(a))[1:] for a in angles]
     return max(s[0] for s in sizes), max(s[1] for s in sizes)
