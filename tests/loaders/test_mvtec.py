@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -55,6 +57,11 @@ def test_missing_root_category_and_mask_name_the_path(tmp_path, mvtec):
         anomalykit.load("mvtec_ad", tmp_path / "nowhere")
     with pytest.raises(DatasetNotFoundError, match=r"cable.*homepage|cable.*Get the dataset"):
         anomalykit.load("mvtec_ad", mvtec.root, category="cable")
+    (mvtec.root / "cable" / "test").mkdir(parents=True)  # a category folder without images
+    with pytest.raises(DatasetNotFoundError, match=r"images of category 'cable' not found at .*cable/\{train,test\}"):
+        anomalykit.load("mvtec_ad", mvtec.root, category="cable")
+    assert len(anomalykit.load("mvtec_ad", mvtec.root)) == 16  # unnamed, the empty folder adds nothing
+    shutil.rmtree(mvtec.root / "cable")
     (mvtec.root / "bottle/ground_truth/contamination/001_mask.png").unlink()
     with pytest.raises(DatasetNotFoundError, match="001_mask.png"):
         anomalykit.load("mvtec_ad", mvtec.root)

@@ -42,6 +42,11 @@ def test_converted_layouts(tmp_path, layout):
     assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
     sample = anomalous[0]
     assert sample.target.ndim == 2 and sample.target.max() == 1  # 3-channel anomalib masks handled
+    # anomalib creates all twelve category folders; an empty one asked for by name is an error
+    (ds.loader.layout_root / "candle" / "train" / "good").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="images of category 'candle'"):
+        anomalykit.load("visa", built.root, category="candle", **built.options)
+    assert len(anomalykit.load("visa", built.root, **built.options)) == built.expected["total"]
     # a missing test mask does not stop the training split from loading
     next((built.root / ("visa_pytorch" if layout == "anomalib" else "1cls")).rglob("ground_truth/bad/*.png")).unlink()
     with pytest.raises(FileNotFoundError, match="mask of"):

@@ -57,17 +57,20 @@ def scan_mvtec_like(
     category: str,
     mask_names: tuple[str, ...] = ("{stem}_mask.png",),
     splits: tuple[str, ...] = ("train", "test"),
+    required: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of an MVTec-style category folder: ``train/good``, ``test/<defect>``, masks in
     ``ground_truth/<defect>/`` (or ``ground_truth/<split>/<defect>/`` as in 2-class layouts).
 
     Only the folders of ``splits`` are scanned. A missing mask raises (``strict=True``) or is
-    recorded in ``loader.skipped`` with a warning.
+    recorded in ``loader.skipped`` with a warning. ``required``: a category (asked for by name)
+    without any image in those folders raises ``DatasetNotFoundError`` instead of giving nothing.
     """
     import warnings
 
     rows: list[dict[str, Any]] = []
     root: Path = loader.root
+    seen = 0
     for split in splits:
         split_dir = category_dir / split
         if not split_dir.is_dir():
@@ -75,6 +78,7 @@ def scan_mvtec_like(
         for defect_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             normal = defect_dir.name == "good"
             for image_path in list_images(defect_dir):
+                seen += 1
                 rel = image_path.relative_to(root).as_posix()
                 mask_rel = None
                 if not normal:
@@ -103,6 +107,9 @@ def scan_mvtec_like(
                         "mask_path": mask_rel,
                     }
                 )
+    if required and not seen:
+        where = category_dir / (splits[0] if len(splits) == 1 else "{" + ",".join(splits) + "}") / "<defect>"
+        raise loader.not_found(where, f"images of category {category!r}")
     return rows
 
 

@@ -64,8 +64,9 @@ class MVTecAD(DatasetLoader):
     def build_manifest(self):
         rows: list[dict[str, Any]] = []
         splits = ("train", "test") if self.split is None else (self.split,)
+        named = self.as_list(self.category) is not None
         for category in self.categories():
-            rows.extend(scan_mvtec_like(self, self.root / category, category, splits=splits))
+            rows.extend(scan_mvtec_like(self, self.root / category, category, splits=splits, required=named))
         return manifest_from_rows(rows)
 
     def read(self, row: dict[str, Any]) -> Sample:

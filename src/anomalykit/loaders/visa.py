@@ -188,8 +188,10 @@ class VisA(DatasetLoader):
             if not (base / category).is_dir():
                 raise self.not_found(base / category, f"category {category!r}")
             rows.extend(
+                # anomalib creates all twelve category folders, even those it does not fill
                 scan_mvtec_like(self, base / category, category, mask_names=("{stem}.png", "{stem}_mask.png"),
-                                splits=("train", "test") if self.split is None else (self.split,))
+                                splits=("train", "test") if self.split is None else (self.split,),
+                                required=wanted is not None)
             )
         return rows
 
