@@ -123,3 +123,28 @@ def example_series(*, seed: int = 0, n_train: int = 3, n_test_normal: int = 2, l
     ])
     anomalous = [inject(series(f"example/test-source-{i}", "test"), seed=seed + i) for i in range(2)]
     return train, normal + anomalous
+
+
+class torch_session:
+    """For the duration of a block: torch's deterministic algorithms, and ``threads`` CPU threads
+    (0 keeps torch's setting; small networks train fastest, and reproducibly, on one thread)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = int(threads)
+
+    def __enter__(self) -> torch_session:
+        import torch
+
+        self.deterministic = torch.are_deterministic_algorithms_enabled()
+        self.previous_threads = torch.get_num_threads()
+        torch.use_deterministic_algorithms(True)
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.use_deterministic_algorithms(self.deterministic)
+        if self.threads:
+            torch.set_num_threads(self.previous_threads)

@@ -25,7 +25,17 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..schema import Modality, Sample
-from ._windows import AGGREGATES, Standardiser, aggregate, check_length, example_series, series_values, training_windows, windows, windows_to_steps
+from ._windows import (
+    AGGREGATES,
+    Standardiser,
+    aggregate,
+    check_length,
+    example_series,
+    series_values,
+    training_windows,
+    windows,
+    windows_to_steps,
+)
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
 
 __all__ = ["PCADetector", "PCAConfig"]
