@@ -135,3 +135,28 @@ def test_verify_decode_reports_corrupt_images(tmp_path, layout):
     assert [m.split(":")[0] for m in report.malformed] == [image.relative_to(built.root).as_posix()]
     assert not loader.verify().malformed  # decoding only when asked
 
+
+
+def test_missing_root_category_mask_and_corrupt_image(tmp_path):
+    from anomalykit.errors import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match=r"nowhere.*spot-diff.*CC BY 4.0"):
+        anomalykit.load("visa", tmp_path / "nowhere")
+    built = build("visa", tmp_path / "visa")
+    with pytest.raises(DatasetNotFoundError, match=r"rows of category 'candle' in the split file not found at .*1cls.csv"):
+        anomalykit.load("visa", built.root, category="candle")
+    mask = built.root / "pcb1/Data/Masks/Anomaly/001.png"
+    mask.unlink()
+    image = built.root / "capsules/Data/Images/Anomaly/000.JPG"
+    image.write_bytes(b"\xff\xd8 not a jpeg")
+    ds = anomalykit.load("visa", built.root, split="test")
+    with pytest.raises(DatasetNotFoundError, match=r"mask of pcb1/Data/Images/Anomaly/001.JPG not found at .*001.png.*CC BY 4.0"):
+        ds[ds.keys.index("pcb1/Data/Images/Anomaly/001.JPG")]
+    with pytest.raises(MalformedFileError, match=r"capsules/Data/Images/Anomaly/000.JPG: cannot decode image"):
+        ds[ds.keys.index("capsules/Data/Images/Anomaly/000.JPG")]
+    lenient = anomalykit.load("visa", built.root, split="test", strict=False)
+    with pytest.warns(UserWarning, match="skipped"):
+        samples = list(lenient)
+    assert len(samples) == len(ds) - 2
+    assert sorted(key for key, _ in lenient.skipped) == ["capsules/Data/Images/Anomaly/000.JPG",
+                                                         "pcb1/Data/Images/Anomaly/001.JPG"]
