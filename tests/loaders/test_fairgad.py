@@ -167,6 +167,14 @@ def test_corrupt_file_and_lenient_mode(fairgad, tmp_path):
     assert report.counts == {"twitter/nodes": 80, "twitter/edges": fairgad.expected["graphs"]["twitter"]["edges"]}
     assert report.count_mismatches == ["twitter: 80 nodes, expected 47712", f"twitter: {report.counts['twitter/edges']} edges, expected 468697"]
     assert not report.missing
+    # under the driver's other name, in data/: still malformed, not missing
+    (tmp_path / "data").mkdir()
+    (tmp_path / "reddit.pt").rename(tmp_path / "data" / "fairgad_reddit.pt")
+    with pytest.warns(UserWarning, match="skipped data/fairgad_reddit.pt"):
+        report = anomalykit.load("fairgad", tmp_path, strict=False).loader.verify()
+    assert [m.split(":")[0] for m in report.malformed] == ["data/fairgad_reddit.pt"] and not report.missing
+    (tmp_path / "data" / "fairgad_reddit.pt").unlink()
+    assert anomalykit.load("fairgad", tmp_path).loader.verify().missing == ["reddit.pt"]
 
 
 def test_legacy_torch_format_and_no_lasting_allowlist(fairgad, tmp_path):
