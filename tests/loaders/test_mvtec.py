@@ -65,7 +65,8 @@ def test_missing_root_category_and_mask_name_the_path(tmp_path, mvtec):
     (mvtec.root / "bottle/ground_truth/contamination/001_mask.png").unlink()
     with pytest.raises(DatasetNotFoundError, match="001_mask.png"):
         anomalykit.load("mvtec_ad", mvtec.root)
-    lenient = anomalykit.load("mvtec_ad", mvtec.root, strict=False)
+    with pytest.warns(UserWarning, match="skipped bottle/test/contamination/001.png"):
+        lenient = anomalykit.load("mvtec_ad", mvtec.root, strict=False)
     assert len(lenient) == 15
     assert [k for k, _ in lenient.loader.skipped] == ["bottle/test/contamination/001.png"]
     # a test mask does not concern the training split: nothing raised, nothing skipped
