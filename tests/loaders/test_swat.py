@@ -195,6 +195,17 @@ def test_truncated_csv_row_names_file_and_line(tmp_path):
         _load(built, files="Attack_v0")
 
 
+def test_blank_lines_do_not_shift_reported_lines(tmp_path):
+    built, _ = _csv_tree(tmp_path)
+    normal = built.root / "Physical" / "SWaT_Dataset_Normal_v0.csv"  # a junk line before the header
+    lines = normal.read_bytes().decode().split("\r\n")
+    lines.insert(5, "")  # line 6 is blank: line 12 holds data row 9
+    lines[11] = lines[11].rsplit(",", 20)[0]
+    normal.write_bytes("\r\n".join(lines).encode())
+    with pytest.raises(MalformedFileError, match=r"SWaT_Dataset_Normal_v0.csv, line 12: truncated row"):
+        _load(built, files="Normal_v0")
+
+
 def _set_field(index, value):
     def edit(line):
         cells = line.split(",")

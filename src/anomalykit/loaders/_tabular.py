@@ -160,16 +160,18 @@ def read_delimited_strings(
     and left out. ``string_columns`` are read as text; ``column_types`` fixes other types.
     """
 
+    bad: list[tuple[int | None, str]] = []
+
     def on_invalid(row: Any) -> str:
         kind = "truncated row" if row.actual_columns < row.expected_columns else "row with extra fields"
-        problems.add(row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}", "row skipped")
+        bad.append((row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}"))
         return "skip"
 
     types = dict(column_types or {})
     for name in string_columns or []:
         types[name] = pa.string()
     try:
-        return pcsv.read_csv(
+        table = pcsv.read_csv(
             path,
             read_options=pcsv.ReadOptions(use_threads=False, skip_rows=skip_rows, block_size=1 << 24),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
@@ -183,6 +185,20 @@ def read_delimited_strings(
     except pa.ArrowInvalid as exc:
         line = _line_from_arrow_error(str(exc))
         raise MalformedFileError(path, f"cannot parse: {exc}", line=line) from None
+    _record_invalid_rows(path, skip_rows, bad, problems)
+    return table
+
+
+def _record_invalid_rows(path: Path, skip_rows: int, bad: list[tuple[int | None, str]], problems: ProblemLog) -> None:
+    """Record rows pyarrow skipped at their physical lines. pyarrow numbers rows from the file
+    start but does not count blank lines after the ``skip_rows`` skipped ones, so its numbers are
+    converted with one scan of the file, only when there is a problem."""
+    if not bad:
+        return
+    ordinals = [number - skip_rows if number is not None else None for number, _ in bad]
+    physical = nonblank_rows_to_lines(path, skip_rows + 1, [o for o in ordinals if o is not None])
+    for ordinal, (_, reason) in zip(ordinals, bad):
+        problems.add(physical.get(ordinal) if ordinal is not None else None, reason, "row skipped")
 
 
 def _line_from_arrow_error(message: str) -> int | None:
@@ -294,34 +310,34 @@ def read_csv_after_header(
         bad.append((row.number, f"{kind}: {row.actual_columns} fields, expected {row.expected_columns}"))
         return "skip"
 
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(
-                use_threads=False,
-                skip_rows=header_index + (1 if column_names else 0),
-                column_names=column_names,
-                block_size=1 << 24,
-            ),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(
-                column_types=column_types or {},
-                include_columns=include_columns,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        if column_types and "conversion error" in str(exc):
-            raise  # a cell that is not of its column's type: the caller may read it as text
-        raise MalformedFileError(path, f"cannot parse: {exc}", line=_line_from_arrow_error(str(exc))) from None
-    if bad:
-        # pyarrow numbers rows from the file start but does not count blank lines after the
-        # skipped ones: convert to physical lines with one scan, only when there is a problem
-        ordinals = [number - header_index if number is not None else None for number, _ in bad]
-        physical = nonblank_rows_to_lines(path, header_index + 1, [o for o in ordinals if o is not None])
-        for ordinal, (_, reason) in zip(ordinals, bad):
-            problems.add(physical.get(ordinal) if ordinal is not None else None, reason, "row skipped")
+    def read(threads: bool) -> pa.Table:
+        try:
+            return pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(
+                    use_threads=threads,
+                    skip_rows=header_index + (1 if column_names else 0),
+                    column_names=column_names,
+                    block_size=1 << 24,
+                ),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=column_types or {},
+                    include_columns=include_columns,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if column_types and "conversion error" in str(exc):
+                raise  # a cell that is not of its column's type: the caller may read it as text
+            raise MalformedFileError(path, f"cannot parse: {exc}", line=_line_from_arrow_error(str(exc))) from None
+
+    table = read(threads=True)
+    if bad:  # pyarrow knows row numbers only when it reads in one thread: read again to locate them
+        bad.clear()
+        table = read(threads=False)
+    _record_invalid_rows(path, header_index, bad, problems)
     return table
 
 
