@@ -88,6 +88,18 @@ def test_options(real3d):
         anomalykit.load("real3d_ad", root / "nowhere")
 
 
+def test_a_named_category_without_point_clouds_is_an_error(tmp_path):
+    built = fresh(tmp_path, categories=("duck",))
+    (built.root / "fish" / "train").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match=r"point clouds of category 'fish' not found at .*fish/\{train,test\}/\*.pcd"):
+        anomalykit.load("real3d_ad", built.root, category="fish")
+    with pytest.raises(DatasetNotFoundError, match=r"category 'duck' not found at .*duck/test/\*.pcd"):
+        for path in (built.root / "duck" / "test").iterdir():
+            path.unlink()
+        anomalykit.load("real3d_ad", built.root, category="duck", split="test")
+    assert len(anomalykit.load("real3d_ad", built.root)) == 3  # unnamed, empty folders add nothing
+
+
 def test_root_with_good_in_its_path_and_nested_top_folder(tmp_path):
     built = build("real3d_ad", tmp_path / "goods" / "Real3D-AD-PCD", categories=("fish",))
     ds = anomalykit.load("real3d_ad", tmp_path / "goods")  # one level above the category folders

@@ -229,8 +229,14 @@ class PointCloudADLoader(DatasetLoader):
     def build_manifest(self):
         self.skipped = []
         rows: list[dict[str, Any]] = []
+        named = self.as_list(self.category) is not None
         for category, folder in self.categories().items():
-            rows.extend(self.scan_category(category, folder))
+            found = self.scan_category(category, folder)
+            skipped = any(rel.startswith(f"{folder.relative_to(self.root).as_posix()}/") for rel, _ in self.skipped)
+            if named and not found and not skipped:
+                split = self.split or "{train,test}"
+                raise self.not_found(folder / split / "*.pcd", f"point clouds of category {category!r}")
+            rows.extend(found)
         return manifest_from_rows(rows) if rows else _empty_manifest()
 
     # -- decoding ----------------------------------------------------------------------------
