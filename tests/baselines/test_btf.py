@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.transform import Rotation
 
 import anomalykit
@@ -10,6 +11,15 @@ from anomalykit.generators.pointcloud._common import example_cloud
 from anomalykit.metrics.classification import auroc
 from anomalykit.schema import PointCloud, Sample
 from anomalykit.testing import build
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny problems: one thread avoids parallel overhead on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 PARAMS = {"voxel_fraction": 0.03, "coreset_ratio": 0.25}
 
