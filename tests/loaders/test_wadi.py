@@ -199,17 +199,23 @@ def test_unparsable_time_value_and_label(tmp_path):
     # line 1: column indices, line 2: header, line 3: first data row
     _edit_line(path, 5, _set_field(2, "25:99:00.000 PM"))
     _edit_line(path, 8, _set_field(3, "abc"))
+    _edit_line(path, 9, _set_field(5, "xyz"))
     _edit_line(path, 10, _set_field(-1, "0"))
     with pytest.raises(MalformedFileError, match=r"WADI_attackdataLABLE.csv, line 5: unparsable Date/Time"):
         _load(built, files="attackdataLABLE")
-    with pytest.warns(UserWarning, match="3 problem"):
+    with pytest.warns(UserWarning, match="4 problem"):
         ds = _load(built, files="attackdataLABLE", strict=False)
         sample = ds[0]
     assert len(sample.data) == 398  # the bad time and the bad label rows are left out
     reasons = dict(ds.loader.skipped)
     assert "'1_AIT_001_PV': value 'abc' is not a number" in reasons[f"{path}:8"]
+    assert "'1_FIT_001_PV': value 'xyz' is not a number" in reasons[f"{path}:9"]
     assert "unparsable label '0'" in reasons[f"{path}:10"]
     assert np.isnan(sample.data.values[4, 0]) and np.isnan(sample.data.values[:, 0]).sum() == 1
+    assert np.isnan(sample.data.values[5, 2]) and np.isnan(sample.data.values[:, 2]).sum() == 1
+    # the other channels were read as numbers and match what was written
+    kept = np.delete(np.arange(400), [2, 7])
+    np.testing.assert_allclose(sample.data.values[:, 3], built.expected["values"]["WADI_attackdataLABLE"][kept, 3], rtol=1e-6)
 
 
 def test_bad_header_and_attack_table(tmp_path):
@@ -221,6 +227,9 @@ def test_bad_header_and_attack_table(tmp_path):
     _edit_line(attack, 1, lambda line: line.replace(",Day,", ",Date,").replace("1_AIT_002_PV", "1_AIT_001_PV"))
     with pytest.raises(MalformedFileError, match=r"line 1: channel '1_AIT_001_PV' appears twice"):
         _load(built, files="attackdata")
+    with pytest.warns(UserWarning, match="appears twice"):
+        sample = _load(built, files="attackdata", strict=False)[0]
+    assert sample.data.channels[:2] == ("1_AIT_001_PV", "1_AIT_001_PV#2") and len(sample.data) == 400
 
     built = build("wadi", tmp_path / "table", releases=("A1",))
     table = built.root / "WADI_attacklabels.csv"

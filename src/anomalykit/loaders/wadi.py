@@ -6,7 +6,8 @@ actuator channels at 1 Hz, in two releases.
   Channel names are OPC paths such as ``\\\\WIN-25J4RO10SBF\\LOG_DATA\\SUTD_WADI\\LOG_DATA\\1_AIT_001_PV``
   and are cut to the part after the last backslash. The attack file has no label column: the
   labels come from an attack table, a CSV with the columns ``Id, Date, Start Time, End Time,
-  Affected`` (``WADI_attacklabels.csv`` beside the data files, or ``attack_list=<path>``).
+  Affected`` (``WADI_attacklabels.csv`` beside the data files, or ``attack_list=<path>``), such
+  as the ``data/WADI/WADI_attacklabels.csv`` published with TranAD (imperial-qore/TranAD).
 * ``WADI.A2_19 Nov 2019/``: ``WADI_14days_new.csv`` (normal, short tag names) and
   ``WADI_attackdataLABLE.csv``, whose first line holds column indices and whose label column
   ``Attack LABLE (1:No Attack, -1:Attack)`` marks attacks with -1.
@@ -104,6 +105,8 @@ TIMESTAMP_FORMATS = (
 )
 #: bump when the cached table's layout or the parsing rules change
 CACHE_VERSION = 1
+#: columns re-read as text one by one before all channels are read as text at once
+_MAX_TEXT_RETRIES = 4
 
 
 def canonical_stem(name: str) -> str | None:
@@ -197,9 +200,15 @@ class _Header:
                 self.unnamed.append(i)
             else:
                 if name in seen:
-                    raise MalformedFileError(
-                        path, f"channel {name!r} appears twice in the header (columns {seen[name] + 1} and {i + 1})", line=line
+                    copy = 2
+                    while f"{name}#{copy}" in seen:
+                        copy += 1
+                    problems.add(
+                        line,
+                        f"channel {name!r} appears twice in the header (columns {seen[name] + 1} and {i + 1})",
+                        f"column {i + 1} kept as {name}#{copy}",
                     )
+                    name = f"{name}#{copy}"
                 seen[name] = i
                 self.channels.append((i, name))
         for required, where in (("Date", self.date), ("Time", self.time)):
@@ -282,20 +291,27 @@ def parse_file(path: Path, problems: ProblemLog) -> WadiTable:
     text_fields = [header.date, header.time] + ([header.label] if header.label is not None else []) + header.unnamed
     include = [names[i] for i in sorted(text_fields + [i for i, _ in header.channels])]
     types: dict[str, pa.DataType] = {names[i]: pa.string() for i in text_fields}
-    read_problems = ProblemLog(path)
-    channels_as_text = False
-    try:
-        table = read_csv_after_header(
-            path, header_index=header_index, delimiter=delimiter, problems=read_problems, column_names=names,
-            column_types={**types, **{names[i]: pa.float32() for i, _ in header.channels}}, include_columns=include,
-        )  # fmt: skip
-    except pa.ArrowInvalid:  # a channel cell that is not a number: read the channels as text
-        channels_as_text = True
+    # channels are read as float32; a column holding a cell that is not a number is read again
+    # as text (the error names it), so that its bad cells can be reported with their lines
+    text_channels: set[int] = set()
+    while True:
         read_problems = ProblemLog(path)
-        table = read_csv_after_header(
-            path, header_index=header_index, delimiter=delimiter, problems=read_problems, column_names=names,
-            column_types={**types, **{names[i]: pa.string() for i, _ in header.channels}}, include_columns=include,
-        )  # fmt: skip
+        as_text = len(text_channels) > _MAX_TEXT_RETRIES
+        channel_types = {
+            names[i]: pa.string() if as_text or i in text_channels else pa.float32() for i, _ in header.channels
+        }
+        try:
+            table = read_csv_after_header(
+                path, header_index=header_index, delimiter=delimiter, problems=read_problems, column_names=names,
+                column_types={**types, **channel_types}, include_columns=include,
+            )  # fmt: skip
+            break
+        except pa.ArrowInvalid as exc:
+            match = re.search(r"column #(\d+)", str(exc))
+            failing = int(match.group(1)) if match else None
+            if failing is None or failing in text_channels or failing >= len(names):
+                text_channels.update(i for i, _ in header.channels)
+            text_channels.add(failing if failing is not None else -1)
     problems.problems.extend(read_problems.problems)
     invalid = {p.line for p in read_problems.problems if p.line is not None}
     line_map = LineMap(header_line + 1, lambda: physical_data_lines(path, header_line, invalid))
@@ -315,7 +331,7 @@ def parse_file(path: Path, problems: ProblemLog) -> WadiTable:
     values = np.empty((table.num_rows, len(header.channels)), np.float32)
     for j, (i, name) in enumerate(header.channels):
         column = table.column(names[i])
-        if channels_as_text:
+        if column.type == pa.string():
             sub = ProblemLog(path)
             values[:, j] = strings_to_float(column, decimal_comma=False, first_line=header_line + 1, line_numbers=None,
                                             problems=sub, column=name)  # fmt: skip

@@ -74,7 +74,7 @@ def write_wadi_csv(
     values: np.ndarray,
     *,
     names: list[str],
-    preamble: list[str] = (),  # type: ignore[assignment]
+    preamble: tuple[str, ...] = (),
     labels: np.ndarray | None = None,
     index_line: bool = False,
     trailing_spaces: bool = False,
@@ -148,12 +148,12 @@ def build_wadi(
         normal, attack = synthetic_values(rng, n_normal), synthetic_values(rng, n_attack)
         long_names = [OPC_PREFIX + c for c in CHANNELS]
         end = NORMAL_START + dt.timedelta(seconds=n_normal - 1)
-        preamble = [
+        preamble = (
             "WADI historian export,,,",
             "",
             f"Start Time,{' '.join(wadi_date_time(NORMAL_START))},,",
             f"End Time,{' '.join(wadi_date_time(end))},,",
-        ]
+        )
         write_wadi_csv(folder / "WADI_14days.csv", NORMAL_START, normal, names=long_names, preamble=preamble)
         write_wadi_csv(folder / "WADI_attackdata.csv", ATTACK_START, attack, names=long_names)
         if attack_table:
