@@ -64,6 +64,9 @@ def test_sign_option_and_units(source):
 def test_cosine_profile_and_normal_direction(source):
     out = get_generator("patchgen", profile="cosine", direction="normal", sign="bulge")(source, seed=3)
     mask = out.target.astype(bool)
+    # the label is exactly the moved points: the cosine cap's rim point does not move
+    np.testing.assert_array_equal(mask, np.any(out.data.points != source.data.points, axis=1))
+    assert mask.sum() < edit(out)["patch_size"]
     delta = out.data.displacement[mask]
     outward = np.einsum("ij,ij->i", delta, source.data.points[mask])
     assert np.mean(outward > 0) > 0.95

@@ -200,10 +200,13 @@ class Workspace:
 
     # edits
     def move(self, indices: np.ndarray, delta: np.ndarray) -> None:
-        """Displace live points ``indices`` by ``delta`` and mark them anomalous."""
+        """Displace live points ``indices`` by ``delta`` and mark anomalous those whose float32
+        position (the output's precision) changed: a profile that falls to zero at the rim of
+        its region leaves the rim where it was, unlabelled."""
         indices = np.asarray(indices, dtype=np.int64)
         self.points[indices] += delta
-        self.mask[indices] = True
+        moved = np.any(self.points[indices].astype(np.float32) != self.original[indices].astype(np.float32), axis=1)
+        self.mask[indices[moved]] = True
         self._tree = None
 
     def remove(self, indices: np.ndarray, rim: float) -> np.ndarray:
