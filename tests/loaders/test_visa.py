@@ -42,6 +42,11 @@ def test_converted_layouts(tmp_path, layout):
     assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
     sample = anomalous[0]
     assert sample.target.ndim == 2 and sample.target.max() == 1  # 3-channel anomalib masks handled
+    # a converted tree holds one split: asking for another is an error, not a silent substitution
+    error, message = ((ConfigError, r"split_file='2cls_fewshot' needs split_csv/.* holds the 1cls split") if layout == "anomalib"
+                      else (FileNotFoundError, r"split_csv/2cls_fewshot.csv, visa_pytorch/<category>, 2cls_fewshot/<category>"))
+    with pytest.raises(error, match=message):
+        anomalykit.load("visa", built.root, split_file="2cls_fewshot", **built.options)
     # anomalib creates all twelve category folders; an empty one asked for by name is an error
     (ds.loader.layout_root / "candle" / "train" / "good").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="images of category 'candle'"):

@@ -99,6 +99,13 @@ class VisA(DatasetLoader):
         self.skipped: list[tuple[str, str]] = []
         super().__init__(root, strict=strict, **options)
         self.resolved_layout, self.layout_root = self._detect_layout()
+        converted_split = "1cls" if self.resolved_layout in ("anomalib", "mvtec_like") else self.layout_root.name
+        if self.resolved_layout != "original" and self.split_file != converted_split:
+            raise ConfigError(
+                f"visa: split_file={self.split_file!r} needs split_csv/ (the original layout) or spot-diff's "
+                f"{self.split_file}/ folder; the {self.resolved_layout} layout found at {self.layout_root} holds the "
+                f"{converted_split} split"
+            )
 
     def validate_options(self) -> None:
         if self.split not in (None, "train", "test"):
@@ -135,7 +142,8 @@ class VisA(DatasetLoader):
             return "mvtec_like", self.root
         raise self.not_found(
             self.root,
-            "a VisA layout (split_csv/1cls.csv, visa_pytorch/<category>, 1cls/<category> or <category>/train)",
+            f"a VisA layout (split_csv/{split_name}.csv, visa_pytorch/<category>, {split_name}/<category> or "
+            "<category>/train)",
         )
 
     # -- manifest ----------------------------------------------------------------------------
