@@ -1,4 +1,4 @@
-"""Theoretical-optimum forecasts (closed forms of spec 5.2) and an empirical check."""
+"""Theoretical-optimum forecasts (the closed forms of optimum.py) and an empirical check."""
 
 import numpy as np
 import pytest

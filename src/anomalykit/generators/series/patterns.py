@@ -143,7 +143,7 @@ def evaluate_pattern(name: str, params: dict[str, Any] | None, n: int, rng: np.r
 
 
 # --------------------------------------------------------------------------------------------
-# optimal forecasts (spec 5.2); ``latent`` is the pattern's own (noise-free) output
+# optimal forecasts (see optimum.py); ``latent`` is the pattern's own (noise-free) output
 
 
 def deterministic_forecast(latent: np.ndarray, state: dict, p: Any, t: int, h: int, ctx: Any) -> Forecast:
