@@ -334,7 +334,7 @@ def test_shard_round_trip_and_numeric_view(r42, tmp_path):
         assert a.data.events.equals(b.data.events)
         np.testing.assert_array_equal(a.target, b.target)
         assert b.defect == a.defect
-        assert np.asarray(a.data).shape == (len(a.data), 2)  # date and size
+        assert np.asarray(a.data).shape == (len(a.data), 3)  # date, size and decoy
 
 
 def test_verify_reports_counts(r42):

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetNotFoundError, MalformedFileError
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 KNOWN_RELEASES = ("r4.2", "r5.2", "r6.2")
 ACTIVITY_TYPES = ("logon", "device", "http", "email", "file")
 DATE_FORMAT = "%m/%d/%Y %H:%M:%S"
@@ -88,14 +88,14 @@ EVENT_SCHEMA = pa.schema(
      pa.field("bcc", pa.string()), pa.field("from", pa.string()), pa.field("size", pa.int64()),
      pa.field("attachments", pa.string()), pa.field("filename", pa.string()),
      pa.field("to_removable_media", pa.string()), pa.field("from_removable_media", pa.string()),
-     pa.field("file_tree", pa.string()), pa.field("content", pa.string())]
+     pa.field("file_tree", pa.string()), pa.field("content", pa.string()), pa.field("decoy", pa.bool_())]
 )
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
 #: rows while indexing: the events plus their day and label
 PENDING_SCHEMA = EVENT_SCHEMA.append(pa.field("day", pa.int32())).append(pa.field("malicious", pa.bool_()))
 
 _ID_PATTERN = re.compile(rb"\{[^}\r\n]*\}")
-_BLOCK_SIZE = 8 << 20
+_BLOCK_SIZE = 4 << 20
 #: rows waiting to be sorted and written are flushed once they exceed this many bytes
 PENDING_BUDGET = 128 << 20
 
@@ -301,6 +301,47 @@ def _read_answer_file(path: Path, insider: str, malicious: dict[str, dict[str, s
 
 
 # --------------------------------------------------------------------------------------------
+# decoy files (r5.2, r6.2)
+
+DECOY_COLUMNS = ("decoy_filename", "pc")
+_DECOY_SEPARATOR = "\x1f"  # joins filename and pc into one lookup key; never part of either
+
+
+@dataclass
+class Decoys:
+    """The ``(decoy_filename, pc)`` pairs of ``decoy_file.csv``: the files planted as bait."""
+
+    path: Path
+    keys: pa.Array  # "filename<US>pc" strings, for a vectorised membership test
+    token: str
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def read_decoys(path: Path, strict: bool, skipped: Skipped) -> Decoys:
+    """Read ``decoy_file.csv`` (``decoy_filename,pc``; r6.2 quotes the header)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in DECOY_COLUMNS if c not in header]
+        if missing:
+            raise MalformedFileError(path, f"missing column(s) {', '.join(missing)}; decoy_file.csv has columns "
+                                     f"{','.join(DECOY_COLUMNS)}", line=1)
+        name_at, pc_at = header.index("decoy_filename"), header.index("pc")
+        keys = []
+        for row in reader:
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header) or not row[name_at].strip() or not row[pc_at].strip():
+                fail_or_skip(strict, skipped, path, f"decoy row {row!r} does not have the {len(header)} fields "
+                             f"{','.join(header)}", reader.line_num)
+                continue
+            keys.append(row[name_at].strip() + _DECOY_SEPARATOR + row[pc_at].strip())
+    return Decoys(path, pa.array(sorted(set(keys)), pa.string()), _stat_token(path))
+
+
+# --------------------------------------------------------------------------------------------
 # activity files
 
 
@@ -357,8 +398,10 @@ class _Stream:
     """Streams one activity file as typed batches of the stored schema, keeping rows by day."""
 
     def __init__(self, source: SourceFile, malicious: dict[str, str] | None, strict: bool, skipped: Skipped,
-                 display: str) -> None:
+                 display: str, decoys: Decoys | None = None) -> None:
         self.source = source
+        self.decoys = decoys if source.kind == "file" and decoys is not None and len(decoys) else None
+        self.decoy_hits = 0
         self.display = display
         self.strict = strict
         self.skipped = skipped
@@ -480,6 +523,8 @@ class _Stream:
                 columns.append(dates)
             elif name == "size":
                 columns.append(size if size is not None else pa.nulls(n, pa.int64()))
+            elif name == "decoy":
+                columns.append(self._decoy_mask(batch))
             elif name in self.source.columns:
                 columns.append(batch.column(name))
             else:
@@ -506,6 +551,17 @@ class _Stream:
                 reasons.append(f"size {raw_size!r} is not an integer")
         for event_id, reason in zip(ids, reasons):
             self._defer(reason, event_id=event_id)
+
+    def _decoy_mask(self, batch: pa.RecordBatch) -> pa.Array:
+        """True where a file event's (filename, pc) is a decoy of ``decoy_file.csv``."""
+        n = batch.num_rows
+        if self.decoys is None or n == 0:
+            return pa.array(np.zeros(n, bool))
+        keys = pc.binary_join_element_wise(pc.utf8_trim_whitespace(batch.column("filename")), batch.column("pc"),
+                                           _DECOY_SEPARATOR)
+        hits = pc.is_in(keys, value_set=self.decoys.keys)
+        self.decoy_hits += pc.sum(hits).as_py() or 0
+        return hits
 
     def _malicious_mask(self, batch: pa.RecordBatch) -> pa.Array:
         n = batch.num_rows
@@ -624,23 +680,27 @@ class IndexInfo:
     unmatched_answers: list[str]
     repairs: list[str]
     orphan_logoffs: int
+    decoy_events: int = 0
 
     @classmethod
     def load(cls, folder: Path) -> IndexInfo:
         data = json.loads((folder / "index.json").read_text())
         return cls(folder, data["fingerprint"], data["rows"], data["num_batches"],
                    [tuple(x) for x in data["skipped"]], data["unmatched_answers"], data["repairs"],
-                   data["orphan_logoffs"])
+                   data["orphan_logoffs"], data.get("decoy_events", 0))
 
 
-def fingerprint_sources(release: str, files: dict[str, Path], answers: Answers | None) -> str:
+def fingerprint_sources(release: str, files: dict[str, Path], answers: Answers | None,
+                        decoys: Decoys | None = None) -> str:
     tokens = [f"v{INDEX_VERSION}", release] + [f"{k}={_stat_token(p)}" for k, p in sorted(files.items())]
     tokens.append(answers.fingerprint if answers else "no-answers")
+    tokens.append(decoys.token if decoys else "no-decoys")
     return hashlib.sha1("|".join(tokens).encode()).hexdigest()
 
 
 def build_index(folder: Path, release: str, files: dict[str, Path], answers: Answers | None, strict: bool,
-                skipped: Skipped, fingerprint: str, display_root: Path, progress: bool = True) -> IndexInfo:
+                skipped: Skipped, fingerprint: str, display_root: Path, progress: bool = True,
+                decoys: Decoys | None = None) -> IndexInfo:
     """Stream the activity files into ``folder``: events sorted by (day, user, date) + tables.
 
     Written to a temporary folder first and renamed when complete.
@@ -652,13 +712,13 @@ def build_index(folder: Path, release: str, files: dict[str, Path], answers: Ans
     work.mkdir(parents=True)
     start_skipped = len(skipped.items)
     try:
-        info = _build(work, release, files, answers, strict, skipped, fingerprint, display_root, progress)
+        info = _build(work, release, files, answers, strict, skipped, fingerprint, display_root, progress, decoys)
         info_skipped = skipped.items[start_skipped:]
         payload = {
             "version": INDEX_VERSION, "release": release, "fingerprint": fingerprint, "rows": info["rows"],
             "num_batches": info["num_batches"], "skipped": info_skipped,
             "unmatched_answers": info["unmatched"], "repairs": answers.repairs if answers else [],
-            "orphan_logoffs": info["orphan_logoffs"],
+            "orphan_logoffs": info["orphan_logoffs"], "decoy_events": info["decoy_events"],
         }
         (work / "index.json").write_text(json.dumps(payload, indent=1))
         try:
@@ -676,7 +736,8 @@ def build_index(folder: Path, release: str, files: dict[str, Path], answers: Ans
 
 
 def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | None, strict: bool,
-           skipped: Skipped, fingerprint: str, display_root: Path, progress: bool) -> dict[str, Any]:
+           skipped: Skipped, fingerprint: str, display_root: Path, progress: bool,
+           decoys: Decoys | None) -> dict[str, Any]:
     streams: list[_Stream] = []
     for kind in ACTIVITY_TYPES:
         path = files.get(kind)
@@ -686,10 +747,12 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         if source is None:
             continue
         display = str(path)
-        streams.append(_Stream(source, answers.malicious[kind] if answers else None, strict, skipped, display))
+        streams.append(_Stream(source, answers.malicious[kind] if answers else None, strict, skipped, display,
+                               decoys))
     total_bytes = sum(s.source.path.stat().st_size for s in streams)
     sessions = _Sessions()
-    ranges: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "day", "batch", "start", "count", "malicious")}
+    ranges: dict[str, list[np.ndarray]] = {k: [] for k in ("user", "day", "batch", "start", "count", "malicious",
+                                                             "decoy")}
     malicious_rows: list[pa.Table] = []
     writer = paipc.new_file(str(work / "events.arrow"), EVENT_SCHEMA)
     flags_file = open(work / "malicious.u8", "wb")  # one byte per stored row: the per-event label
@@ -702,18 +765,17 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         if chunk.num_rows == 0:
             return
         chunk = chunk.combine_chunks()  # a take on one contiguous chunk is much faster than on many
-        order = pc.sort_indices(chunk.select(["day", "user", "date"]),
-                                [("day", "ascending"), ("user", "ascending"), ("date", "ascending")])
-        chunk = chunk.take(order)
+        chunk = chunk.take(_day_user_date_order(chunk))
         days = chunk.column("day").to_numpy()
         flags = chunk.column("malicious").to_numpy(zero_copy_only=False)
+        decoy = chunk.column("decoy").to_numpy(zero_copy_only=False)
         events = chunk.select(list(EVENT_COLUMNS)).combine_chunks()
         for record_batch in events.to_batches():
             n = record_batch.num_rows
             writer.write_batch(record_batch)
-            _record_ranges(record_batch.column("user"), days[:n], flags[:n], batch_number, ranges)
+            _record_ranges(record_batch.column("user"), days[:n], flags[:n], decoy[:n], batch_number, ranges)
             flags_file.write(flags[:n].astype(np.uint8).tobytes())
-            days, flags = days[n:], flags[n:]
+            days, flags, decoy = days[n:], flags[n:], decoy[n:]
             batch_starts.append(rows_written)
             rows_written += n
             batch_number += 1
@@ -792,12 +854,32 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         "num_batches": batch_number,
         "unmatched": unmatched,
         "orphan_logoffs": sessions.orphan_logoffs,
+        "decoy_events": sum(s.decoy_hits for s in streams),
     }
 
 
-def _record_ranges(users: pa.Array, days: np.ndarray, flags: np.ndarray, number: int,
+def _day_user_date_order(chunk: pa.Table) -> pa.Array:
+    """Row order grouping a chunk by day, then user, then date (stable for equal dates).
+
+    One int64 key per row (day offset, user code, millisecond of the day) sorts several times
+    faster than a three-column sort with string comparisons. Users are grouped in the order
+    they first appear, not by name: only contiguity matters to the ranges.
+    """
+    users = pc.dictionary_encode(chunk.column("user")).combine_chunks()
+    codes = users.indices.to_numpy().astype(np.int64)
+    days = chunk.column("day").to_numpy().astype(np.int64)
+    millis = chunk.column("date").cast(pa.int64()).to_numpy() - days * (1000 * SECONDS_PER_DAY)
+    span = int(days.max() - days.min()) + 1 if len(days) else 1
+    if span * len(users.dictionary) < (1 << 63) // (1000 * SECONDS_PER_DAY):
+        key = ((days - days.min()) * len(users.dictionary) + codes) * (1000 * SECONDS_PER_DAY) + millis
+        return pa.array(np.argsort(key, kind="stable"))
+    return pc.sort_indices(chunk.select(["day", "user", "date"]),  # a chunk spanning millennia
+                           [("day", "ascending"), ("user", "ascending"), ("date", "ascending")])
+
+
+def _record_ranges(users: pa.Array, days: np.ndarray, flags: np.ndarray, decoy: np.ndarray, number: int,
                    ranges: dict[str, list[np.ndarray]]) -> None:
-    """Append one (user, day, batch, start, count, malicious) row per run of equal (day, user)."""
+    """Append one (user, day, batch, start, count, malicious, decoy) row per run of equal (day, user)."""
     n = len(users)
     change = np.ones(n, bool)
     if n > 1:
@@ -812,6 +894,7 @@ def _record_ranges(users: pa.Array, days: np.ndarray, flags: np.ndarray, number:
     ranges["start"].append(starts.astype(np.int64))
     ranges["count"].append(counts.astype(np.int64))
     ranges["malicious"].append(np.add.reduceat(malicious, starts) if n else np.zeros(0, np.int64))
+    ranges["decoy"].append(np.add.reduceat(decoy.astype(np.int64), starts) if n else np.zeros(0, np.int64))
 
 
 def _write_userdays(path: Path, ranges: dict[str, list[np.ndarray]]) -> None:
@@ -819,7 +902,7 @@ def _write_userdays(path: Path, ranges: dict[str, list[np.ndarray]]) -> None:
     if not ranges["day"]:
         table = pa.table({"user": pa.array([], pa.string()), "day": pa.array([], pa.int32()),
                           "n_events": pa.array([], pa.int64()), "n_malicious": pa.array([], pa.int64()),
-                          "ranges": pa.array([], pa.list_(pa.int64()))})
+                          "n_decoy": pa.array([], pa.int64()), "ranges": pa.array([], pa.list_(pa.int64()))})
         pq.write_table(table, path)
         return
     user = np.concatenate(ranges["user"]).astype(str)
@@ -828,8 +911,9 @@ def _write_userdays(path: Path, ranges: dict[str, list[np.ndarray]]) -> None:
     start = np.concatenate(ranges["start"])
     count = np.concatenate(ranges["count"])
     mal = np.concatenate(ranges["malicious"])
+    decoy = np.concatenate(ranges["decoy"])
     order = np.lexsort((start, batch, user, day))
-    user, day, batch, start, count, mal = (a[order] for a in (user, day, batch, start, count, mal))
+    user, day, batch, start, count, mal, decoy = (a[order] for a in (user, day, batch, start, count, mal, decoy))
     new_group = np.ones(len(day), bool)
     new_group[1:] = (day[1:] != day[:-1]) | (user[1:] != user[:-1])
     group_starts = np.flatnonzero(new_group)
@@ -840,6 +924,7 @@ def _write_userdays(path: Path, ranges: dict[str, list[np.ndarray]]) -> None:
         "day": pa.array(day[group_starts].astype(np.int32)),
         "n_events": pa.array(np.add.reduceat(count, group_starts)),
         "n_malicious": pa.array(np.add.reduceat(mal, group_starts)),
+        "n_decoy": pa.array(np.add.reduceat(decoy, group_starts)),
         "ranges": pa.ListArray.from_arrays(pa.array(offsets), pa.array(triples)),
     })
     pq.write_table(table, path)
@@ -871,13 +956,20 @@ class EventStore:
         source = pa.memory_map(path) if self.memory_map else pa.OSFile(path)
         self._reader = paipc.open_file(source)
         size = (self.folder / "malicious.u8").stat().st_size
-        # a plain ndarray over the mapping: slicing it skips np.memmap's per-slice bookkeeping
-        self._flags = np.asarray(np.memmap(self.folder / "malicious.u8", np.uint8, "r")) if size else np.zeros(0, np.uint8)
+        # a plain ndarray over the mapping: slicing it skips np.memmap's per-slice bookkeeping. The
+        # bytes are 0/1, read as bool: the sample schema turns a bool target into uint8 labels
+        # without the range check an integer target needs
+        flags = np.asarray(np.memmap(self.folder / "malicious.u8", np.uint8, "r")) if size else np.zeros(0, np.uint8)
+        self._flags = flags.view(np.bool_)
         self._cache.clear()
         self._pid = os.getpid()
 
-    def _batch(self, number: int) -> tuple[pa.Table, np.ndarray]:
-        """Batch ``number`` as a one-chunk table, and its label bytes."""
+    @property
+    def num_batches(self) -> int:
+        return len(self._starts) - 1
+
+    def batch(self, number: int) -> tuple[pa.Table, np.ndarray]:
+        """Batch ``number`` as a one-chunk table, and its labels (bool, a view of the label file)."""
         if self._pid != os.getpid():  # (re)open in each process: data-loader workers fork
             self._open()
         entry = self._cache.get(number)
@@ -893,16 +985,17 @@ class EventStore:
         return entry
 
     def rows(self, ranges: list[int]) -> tuple[pa.Table, np.ndarray]:
-        """Events named by ``[batch, start, count, ...]`` in date order, and their labels."""
+        """Events named by ``[batch, start, count, ...]`` in date order, and their labels (bool; a
+        view of the mapped label file for a single range: copy it to keep it)."""
         if len(ranges) == 3:
-            table, flags = self._batch(ranges[0])
+            table, flags = self.batch(ranges[0])
             start, count = ranges[1], ranges[2]
-            return table.slice(start, count), flags[start:start + count].copy()
+            return table.slice(start, count), flags[start:start + count]
         if not ranges:
-            return EVENT_SCHEMA.empty_table(), np.zeros(0, np.uint8)
+            return EVENT_SCHEMA.empty_table(), np.zeros(0, np.bool_)
         pieces, labels = [], []
         for i in range(0, len(ranges), 3):
-            table, flags = self._batch(ranges[i])
+            table, flags = self.batch(ranges[i])
             start, count = ranges[i + 1], ranges[i + 2]
             pieces.append(table.slice(start, count))
             labels.append(flags[start:start + count])
