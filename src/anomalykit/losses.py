@@ -33,12 +33,16 @@ def focal_loss(probs: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0,
                smoothing: float = 1e-5, reduction: str = "mean") -> torch.Tensor:
     """Focal loss ``-alpha (1 - p_t)^gamma log p_t`` on class probabilities ``[B, C, H, W]``.
 
-    ``target`` holds class indices ``[B, H, W]`` (or ``[B, 1, H, W]``). The one-hot target is
+    ``target`` holds class indices ``[B, H, W]`` (or ``[B, 1, H, W]``); a float target must hold
+    whole numbers (a soft mask is refused rather than truncated). The one-hot target is
     smoothed to ``[smoothing / (C - 1), 1 - smoothing]``. ``reduction``: mean, sum or none
     (per-pixel ``[B, H, W]``).
     """
     if target.dim() == probs.dim():
         target = target[:, 0]
+    if target.is_floating_point() and bool((target != target.round()).any()):
+        raise ValueError("focal_loss: target holds fractional values (a soft or interpolated mask?); class "
+                         "indices are needed, e.g. (mask >= 0.5).long()")
     target = target.long()
     classes = probs.shape[1]
     one_hot = torch.nn.functional.one_hot(target, classes).movedim(-1, 1).to(probs.dtype)

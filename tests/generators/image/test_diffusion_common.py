@@ -158,6 +158,12 @@ def test_focal_loss_values():
     assert focal_loss(probs, target, smoothing=0.0) == pytest.approx(float(expected.mean()), abs=1e-6)
     wrong = focal_loss(probs, 1 - target, smoothing=0.0)
     assert wrong > 10 * focal_loss(probs, target, smoothing=0.0)
+    # a float mask of whole numbers is a class target; a soft one would be truncated, so it is refused
+    assert focal_loss(probs, target.float(), smoothing=0.0) == focal_loss(probs, target, smoothing=0.0)
+    with pytest.raises(ValueError, match="fractional"):
+        focal_loss(probs, torch.tensor([[[0.0, 0.7]]]))
+    with pytest.raises(ValueError, match="fractional"):
+        weak_box_focal_loss(probs, torch.tensor([[[0.0, 0.7]]]))
 
 
 def test_weak_box_loss_ignores_confident_normal_pixels_inside_the_box():
