@@ -1,0 +1,156 @@
+import math
+
+import numpy as np
+import pytest
+
+from anomalykit.errors import ConfigError
+from anomalykit.metrics.series import (
+    anomaly_ranges,
+    estimate_period,
+    point_auprc,
+    point_auroc,
+    range_precision_recall_f1,
+    vus,
+    vus_pr,
+    vus_roc,
+    window_from_series,
+)
+
+
+def test_anomaly_ranges_are_inclusive_runs():
+    assert anomaly_ranges([0, 1, 1, 0, 1]).tolist() == [[1, 2], [4, 4]]
+    assert anomaly_ranges([1, 1, 1]).tolist() == [[0, 2]]
+    assert anomaly_ranges([0, 0]).shape == (0, 2)
+
+
+def test_point_wise_scores_concatenate_samples_and_reduce_channel_targets():
+    labels = [np.array([0, 1, 0]), np.array([[0, 0], [0, 1]])]  # the second target is T x C
+    scores = [np.array([0.1, 0.9, 0.2]), np.array([0.3, 0.8])]
+    assert point_auroc(labels, scores) == 1.0
+    assert point_auprc(labels, scores) == 1.0
+    assert point_auroc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4]) == 0.75
+
+
+def test_range_precision_recall_by_hand():
+    # one real event [1, 4]; predictions [2, 3] (inside) and [6, 7] (outside)
+    r = range_precision_recall_f1([0, 1, 1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 0, 0, 1, 1])
+    assert (r.recall, r.precision, r.f1) == (0.5, 0.5, 0.5)
+    assert (r.n_events, r.n_predicted_events) == (1, 2)
+    # one event [0, 5] split across two predictions: cardinality 1/2, overlap 4/6
+    labels, predicted = [1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 0, 0, 0]
+    r = range_precision_recall_f1(labels, predicted)
+    assert r.recall == pytest.approx(1 / 3) and r.precision == 1.0
+    r = range_precision_recall_f1(labels, predicted, alpha=0.2)
+    assert r.recall == pytest.approx(0.2 + 0.8 / 3)
+    assert range_precision_recall_f1([0, 1, 0], [0, 0, 0]).precision == 0.0
+    with pytest.raises(ConfigError, match="no anomalous step"):
+        range_precision_recall_f1([0, 0], [0, 1])
+    with pytest.raises(ConfigError, match="same length"):
+        range_precision_recall_f1([0, 1], [0, 1, 1])
+
+
+def test_vus_by_hand():
+    # a one-step event at 3; the highest score is on step 4, its neighbour
+    labels = [0, 0, 0, 1, 0, 0, 0]
+    scores = [0.0, 0.1, 0.2, 0.9, 1.0, 0.3, 0.4]
+    result = vus(labels, scores, window=2)
+    # buffer 0 and 1 (w // 2 = 0): the first threshold flags step 4 only (a false positive), the second the event
+    np.testing.assert_allclose(result.pr_per_window[:2], [0.5, 0.5])
+    np.testing.assert_allclose(result.roc_per_window[:2], [5 / 6, 5 / 6])
+    # buffer 2: steps 2 and 4 get label sqrt(1 - 1/2); flagging step 4 alone is partly right
+    b = math.sqrt(0.5)
+    recall = b / (1 + b / 2)                      # TP / P_new with P_new = P + buffer TP / 2
+    ap = recall * b + (1 - recall) * (1 + b) / 2  # precision b at the first step, (1 + b) / 2 at the second
+    fpr = (1 - b) / (7 - (1 + b / 2))
+    auc = fpr * recall / 2 + (1 - fpr)
+    assert result.pr_per_window[2] == pytest.approx(ap)
+    assert result.roc_per_window[2] == pytest.approx(auc)
+    assert result.pr == pytest.approx((1.0 + ap) / 3) and result.roc == pytest.approx((5 / 3 + auc) / 3)
+    assert result.window == 2 and result.thresholds == 250
+    assert vus_pr(labels, scores, window=2) == result.pr and vus_roc(labels, scores, window=2) == result.roc
+
+
+def _vus_by_definition(labels, scores, window, thresholds=250):
+    """The TSB-AD definition, step by step (slow, for small inputs)."""
+    y = np.asarray(labels, float)
+    s = np.asarray(scores, float)
+    n = y.size
+    events = anomaly_ranges(y)
+    ranked = np.sort(s)[::-1]
+    aucs, aps = [], []
+    for w in range(window + 1):
+        h = w // 2
+        soft = y.copy()
+        for start, end in events:
+            for d in range(1, h + 1):
+                for step in (start - d, end + d):
+                    if 0 <= step < n:
+                        soft[step] += math.sqrt(1 - d / w)
+        soft = np.minimum(soft, 1)
+        merged = []  # buffered events, merged when their buffers meet
+        for start, end in events:
+            lo, hi = max(start - h, 0), min(end + h, n - 1)
+            if merged and merged[-1][1] >= start - h:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        tpr, fpr, precision = [0.0], [0.0], []
+        for index in np.linspace(0, n - 1, thresholds).astype(int):
+            predicted = s >= ranked[index]
+            tp = float(np.sum(soft * predicted))
+            buffer_tp = tp - float(np.sum(y * predicted))
+            p_new = y.sum() + buffer_tp / 2
+            touched = sum(predicted[lo:hi + 1].any() for lo, hi in merged)
+            tpr.append(min(tp / p_new, 1) * touched / len(merged))
+            fpr.append((predicted.sum() - tp) / (n - p_new))
+            precision.append(tp / predicted.sum())
+        tpr.append(1.0)
+        fpr.append(1.0)
+        tpr, fpr = np.array(tpr), np.array(fpr)
+        aucs.append(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+        aps.append(np.sum((tpr[1:-1] - tpr[:-2]) * np.array(precision)))
+    return np.mean(aucs), np.mean(aps)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vus_matches_the_definition_computed_step_by_step(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 120))
+    labels = np.zeros(n, int)
+    for _ in range(int(rng.integers(1, 4))):
+        start = int(rng.integers(0, n - 1))
+        labels[start:start + int(rng.integers(1, 8))] = 1
+    scores = rng.normal(size=n) + labels
+    if seed % 2:
+        scores = np.round(scores, 1)  # ties
+    window = int(rng.integers(0, 16))
+    roc, pr = _vus_by_definition(labels, scores, window, thresholds=50)
+    result = vus(labels, scores, window=window, thresholds=50)
+    assert result.roc == pytest.approx(roc, abs=1e-12) and result.pr == pytest.approx(pr, abs=1e-12)
+
+
+def test_vus_window_is_explicit_and_validated():
+    labels, scores = [0, 1, 0, 0], [0.1, 0.9, 0.2, 0.3]
+    with pytest.raises(TypeError):
+        vus(labels, scores)  # no default window
+    for bad in (None, 2.5, -1, True):
+        with pytest.raises(ConfigError, match="window"):
+            vus(labels, scores, window=bad)
+    with pytest.raises(ConfigError, match="both classes"):
+        vus([0, 0, 0], [0.1, 0.2, 0.3], window=2)
+    # VUS grows with the window when the detector fires next to the event
+    late = [0.0, 0.1, 0.9, 0.2]
+    assert vus(labels, late, window=4).pr > vus(labels, late, window=0).pr
+
+
+def test_period_estimate_for_multivariate_series():
+    t = np.arange(2000)
+    rng = np.random.default_rng(0)
+    values = np.stack([np.sin(2 * np.pi * t / 40), np.sin(2 * np.pi * t / 40 + 1.0), rng.normal(size=t.size)], axis=1)
+    assert estimate_period(values) in (39, 40, 41)
+    assert window_from_series(values) == 2 * estimate_period(values)
+    # a channel with no periodicity (or constant) does not pull the estimate to 0
+    assert estimate_period(np.stack([np.sin(2 * np.pi * t / 25), np.zeros(t.size)], axis=1)) == 25
+    assert estimate_period(np.zeros((100, 2)), default=125) == 125
+    with pytest.raises(ConfigError, match="shape"):
+        estimate_period(np.zeros((1, 3)))
