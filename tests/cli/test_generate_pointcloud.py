@@ -57,6 +57,9 @@ def test_clear_errors(tmp_path):
     both = runner.invoke(app, ["generate", "pointcloud", "patchgen", "--meshes", str(meshes), "--from", "real3d_ad",
                                "--root", str(tmp_path), "--out", str(tmp_path / "o")])
     assert both.exit_code == 1 and "exactly one source" in both.output
+    root_with_meshes = runner.invoke(app, ["generate", "pointcloud", "patchgen", "--meshes", str(meshes), "--root",
+                                           str(tmp_path), "--out", str(tmp_path / "o")])
+    assert root_with_meshes.exit_code == 1 and "not to --meshes" in root_with_meshes.output
     unknown = runner.invoke(app, ["generate", "pointcloud", "nosuch", "--meshes", str(meshes),
                                   "--out", str(tmp_path / "o")])
     assert unknown.exit_code == 1 and "nosuch" in unknown.output

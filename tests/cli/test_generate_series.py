@@ -123,3 +123,16 @@ timeseries:
     assert result.exit_code == 0, result.output
     samples = list(read_shards(out))
     assert len(samples) == 2 and all(s.category == "a" and s.target.sum() == 40 for s in samples)
+
+
+def test_options_that_do_not_apply_are_refused(tmp_path):
+    config = tmp_path / "series.yaml"
+    config.write_text(CONFIG)
+    base = ["generate", "series", "--config", str(config), "--out", str(tmp_path / "o")]
+    per_source = runner.invoke(app, [*base, "--per-source", "3"])
+    assert per_source.exit_code == 1 and "--per-source: apply to injection into a dataset" in flat(per_source.output)
+    root = runner.invoke(app, [*base, "--root", str(tmp_path)])
+    assert root.exit_code == 1 and "--root" in flat(root.output)
+    num = runner.invoke(app, [*base, "--from", "swat", "--root", str(tmp_path), "--num", "5"])
+    assert num.exit_code == 1 and "--num: apply to generated series" in flat(num.output)
+    assert not (tmp_path / "o").exists()

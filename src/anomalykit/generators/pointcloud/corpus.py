@@ -27,6 +27,9 @@ def pointcloud_sources(dataset: str | None = None, root: str | Path | None = Non
     if meshes is not None:
         from .meshes import MeshFolder
 
+        if root is not None or load_options:
+            raise ConfigError("--root/--load-option: apply to a dataset (--from NAME), not to --meshes")
+
         sources: Any = MeshFolder(meshes)
     else:
         import anomalykit
