@@ -16,7 +16,7 @@ from ._generate_common import print_corpus_summary
 def series_command(
     config: Path = typer.Option(..., "--config", "-c", help="YAML config: channels (patterns, noise) and anomalies"),
     out_dir: Path = typer.Option(..., "--out", help="output folder for shards, manifest, card and preview"),
-    num: int = typer.Option(None, "--num", "-n", help="series to generate [default: 100]; not with --from"),
+    num: int = typer.Option(None, "--num", "-n", help="series to generate (default 100); not with --from"),
     seed: int = typer.Option(0, "--seed", help="corpus seed; the same seed gives the same bytes"),
     workers: int = typer.Option(1, "--workers", "-w", help="worker processes"),
     source: str = typer.Option(None, "--from", help="inject into the normal series of this registered dataset "
