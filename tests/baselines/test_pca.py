@@ -75,3 +75,21 @@ def test_missing_values_are_scored_as_the_training_mean(example):
     values[10, 1] = np.nan
     holed = Sample(key="holed", dataset="x", split="test", label=0, data=Series(values))
     assert np.isfinite(detector.step_scores(holed)).all()
+
+
+def test_evaluate_reports_vus_with_the_window_it_used(example):
+    from anomalykit.baselines.evaluate import evaluate
+    from anomalykit.metrics.series import vus, window_from_series
+
+    params, train, test = example
+    detector = PCADetector(**params).fit(train, seed=0)
+    report = evaluate(detector, test)
+    assert report["auroc"] == 1.0 and report["dense_auroc"] > 0.95
+    anomalous = [s for s in test if s.label == 1]
+    assert report["vus_series"] == len(anomalous)
+    windows = report["vus_windows"]
+    assert windows == {s.key: window_from_series(np.asarray(s.data)) for s in anomalous}
+    assert all(w > 0 for w in windows.values())
+    expected = np.mean([vus(s.target, o.anomaly_map, window=windows[s.key]).pr
+                        for s, o in zip(anomalous, detector.score_samples(anomalous))])
+    assert report["vus_pr"] == pytest.approx(expected)
