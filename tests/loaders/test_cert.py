@@ -77,7 +77,7 @@ def test_release_column_layouts_and_quoting(tmp_path):
     assert all(r["activity"].startswith("WWW ") for r in http)
     assert any("," in r["content"] and '"ok"' in r["content"] for r in http)  # quoted content kept whole
     files = [r for r in rows if r["type"] == "file"]
-    assert {r["to_removable_media"] for r in files} == {"True"}
+    assert {r["to_removable_media"] for r in files if r["activity"] == "File Write"} == {"True"}
     devices = [r for r in rows if r["type"] == "device" and r["activity"] == "Connect"]
     assert all(r["file_tree"].startswith("R:\\") for r in devices)
     emails = [r for r in events.to_pylist() if r["type"] == "email"]
@@ -353,3 +353,103 @@ def test_verify_reports_missing_files(tmp_path):
     report = _load(built.root).loader.verify()
     assert report.missing == [str(built.root / "r4.2" / "psychometric.csv")]
     assert any("psychometric" in m for m in report.malformed)
+
+
+def _same_samples(a, b) -> None:
+    assert [s.key for s in a] == [s.key for s in b]
+    for x, y in zip(a, b):
+        assert (x.split, x.label, x.defect, x.category, x.meta) == (y.split, y.label, y.defect, y.category, y.meta)
+        assert x.data.events.equals(y.data.events)
+        if x.target is None:
+            assert y.target is None
+        else:
+            assert x.target.dtype == y.target.dtype == np.uint8
+            np.testing.assert_array_equal(x.target, y.target)
+
+
+@pytest.mark.parametrize("unit", ["day", "week", "session"])
+def test_iter_samples_gives_what_iteration_gives(r42, unit):
+    ds = _load(r42.root, unit=unit)
+    fast = list(ds.loader.iter_samples(ds.manifest))
+    _same_samples(fast, list(ds))
+    assert sum(int(s.target.sum()) for s in fast) == r42.expected["malicious_events"]
+    anomalous = ds.filter(label=1)  # a filtered manifest, in its own order
+    _same_samples(list(ds.loader.iter_samples(anomalous.manifest)), list(anomalous))
+    assert [s.key for s in ds.loader.iter_samples()] == ds.keys
+
+
+def test_iter_samples_without_answers_and_across_batches(tmp_path, monkeypatch):
+    built = build("cert", tmp_path)
+    shutil.rmtree(built.root / "answers")
+    monkeypatch.setattr(_cert_index, "_BLOCK_SIZE", 512)  # days split over several record batches
+    monkeypatch.setattr(_cert_index, "PENDING_BUDGET", 1)
+    ds = _load(built.root)
+    fast = list(ds.loader.iter_samples(ds.manifest))
+    _same_samples(fast, list(ds))
+    assert all(s.target is None and s.label == -1 and s.meta["n_malicious"] is None for s in fast)
+    assert any(len(ds.manifest.column("ranges")[i].as_py()) > 3 for i in range(len(ds)))
+
+
+@pytest.mark.parametrize("release", ["r5.2", "r6.2"])
+def test_file_events_on_decoys_are_marked(tmp_path, release):
+    built = build("cert", tmp_path, release=release)
+    ds = _load(built.root)
+    assert built.expected["decoy_events"] == 1
+    assert ds.loader.report["decoy_events"] == 1
+    rows = [(s.meta["user"], r) for s in ds for r in s.data.events.to_pylist()]
+    decoys = [(user, r) for user, r in rows if r["decoy"]]
+    assert len(decoys) == 1 and decoys[0][1]["type"] == "file" and decoys[0][1]["activity"] == "File Open"
+    user, row = decoys[0]
+    same_name = [r for _, r in rows if r["filename"] == row["filename"]]
+    assert len(same_name) == 2  # the same file name on another PC is no decoy
+    assert [r["decoy"] for r in same_name if r["pc"] != row["pc"]] == [False]
+    assert sum(ds.manifest.column("n_decoy").to_pylist()) == 1
+    day = next(s for s in ds if s.meta["n_decoy"])
+    assert day.meta["user"] == user and int(np.asarray(day.data.events.column("decoy")).sum()) == 1
+    sessions = _load(built.root, unit="session")
+    assert sum(s.meta["n_decoy"] for s in sessions) == 1
+
+
+def test_r42_has_no_decoys_and_bad_decoy_files_are_reported(tmp_path):
+    r4 = build("cert", tmp_path / "a")
+    ds = _load(r4.root)
+    assert not any(v for s in ds for v in s.data.events.column("decoy").to_pylist())
+    assert ds.loader.report["decoy_events"] == 0
+    built = build("cert", tmp_path / "b", release="r5.2")
+    decoy_file = built.root / "r5.2" / "decoy_file.csv"
+    n_lines = len(decoy_file.read_text().splitlines())
+    corrupt(decoy_file, "C:\\only-a-name.doc")
+    with pytest.raises(MalformedFileError) as info:
+        _load(built.root)
+    assert info.value.path == str(decoy_file) and info.value.line == n_lines + 1
+    lenient = _load(built.root, strict=False)
+    assert (f"{decoy_file}:{n_lines + 1}", "decoy row ['C:\\\\only-a-name.doc'] does not have the 2 fields "
+            "decoy_filename,pc") in lenient.loader.skipped
+    assert lenient.loader.report["decoy_events"] == 1
+    decoy_file.write_text("filename,pc\nC:\\a.doc,PC-1000\n")
+    with pytest.raises(MalformedFileError, match="missing column.*decoy_filename") as info:
+        _load(built.root)
+    assert info.value.line == 1
+    decoy_file.unlink()
+    with pytest.raises(DatasetNotFoundError, match="decoy_file.csv"):
+        _load(built.root)
+    assert any("decoy_file.csv" in where for where, _ in _load(built.root, strict=False).loader.skipped)
+
+
+def test_events_outside_sessions_are_counted(tmp_path):
+    built = build("cert", tmp_path)
+    sessions = _load(built.root, unit="session")
+    total = sum(built.expected["events"].values())
+    assert sessions.loader.report["events_outside_sessions"] == 0
+    assert sum(len(s.data) for s in sessions) == total
+    # after the insider's last Logoff of the day: in the user-day, in no session
+    late = "{Z9Z9-Z9ZZ99ZZ-9999ZZZZ},01/06/2010 23:30:00,ABC1000,PC-1000,http://extra.org/a.htm,late words"
+    corrupt(built.root / "r4.2" / "http.csv", late)
+    with pytest.warns(UserWarning, match="1 event.*outside every Logon/Logoff session.*1 http"):
+        again = anomalykit.load("cert", built.root, unit="session")
+    assert again.loader.report["events_outside_sessions"] == 1
+    assert again.loader.report["events_outside_sessions_by_type"] == {"http": 1}
+    assert sum(len(s.data) for s in again) + again.loader.report["events_outside_sessions"] == total + 1
+    assert (again.loader.index().folder / "outside_sessions.json").is_file()  # counted once, then cached
+    assert _load(built.root, unit="session").loader.report["events_outside_sessions"] == 1
+    assert "events_outside_sessions" not in _load(built.root).loader.report  # only the session unit leaves events out

@@ -65,6 +65,7 @@ class _Event:
     malicious: bool = False
     context: bool = False  # written into the insider's answer file though it is another user's
     event_id: str = ""
+    decoy: bool = False  # a file event on a decoy file (its name and PC are in decoy_file.csv)
 
 
 @dataclass
@@ -74,8 +75,8 @@ class _Tree:
     events: list[_Event] = field(default_factory=list)
 
     def add(self, kind: str, when: datetime, user: str, pc: str, malicious: bool = False, context: bool = False,
-            **fields: str) -> _Event:
-        event = _Event(kind, when, user, pc, fields, malicious, context)
+            decoy: bool = False, **fields: str) -> _Event:
+        event = _Event(kind, when, user, pc, fields, malicious, context, decoy=decoy)
         self.events.append(event)
         return event
 
@@ -104,7 +105,9 @@ def build_cert(root: Path, release: str = "r4.2", n_users: int = 4, n_days: int 
 
     Users 0 and 1 are insiders (scenarios 1 and 2; for r6.2 scenarios 1 and 4, the latter with
     the truncated start date). ``expected``: ``total`` user-days, ``anomalous`` user-days,
-    ``malicious_events``, ``events`` per type, ``users``, ``insiders``, ``sessions``.
+    ``malicious_events``, ``events`` per type, ``users``, ``insiders``, ``sessions``, ``decoy_events``
+    (r5.2/r6.2: user 2 opens the decoy planted on its PC on day 1; user 0 opens a file of the same
+    name on its own PC, which is no decoy).
     """
     if release not in RELEASES:
         raise ConfigError(f"build_cert: release must be one of {', '.join(RELEASES)}, got {release!r}")
@@ -147,6 +150,12 @@ def build_cert(root: Path, release: str = "r4.2", n_users: int = 4, n_days: int 
                 if not (index == 0 and day == 0):  # a Connect without its Disconnect
                     tree.add("device", start + timedelta(hours=4, minutes=10), user, host, file_tree="",
                              activity="Disconnect")
+            if release != "r4.2" and day == 1 and index in (0, 2):
+                # user 2 opens the decoy planted on its PC; user 0 opens a file of the same name on
+                # its own PC, which is not a decoy (a decoy is a file on one PC)
+                tree.add("file", start + timedelta(hours=5), user, host, filename=_decoy_name(2, users[2]),
+                         activity="File Open", to_removable_media="False", from_removable_media="False",
+                         content="D0-CF-11-E0-A1-B1-1A-E1 " + tree.words(3), decoy=index == 2)
             if not (index == 3 and day == 0):  # a day without Logoff
                 tree.add("logon", date + timedelta(hours=17, minutes=int(rng.integers(0, 50))), user, host,
                          activity="Logoff")
@@ -181,7 +190,7 @@ def build_cert(root: Path, release: str = "r4.2", n_users: int = 4, n_days: int 
     counts = _write_activity_files(folder, tree)
     _write_people(folder, release, users, names)
     if release != "r4.2":
-        decoys = "".join(f"C:\\{u[:3]}\\decoy{i}.doc,{pcs[u]}\n" for i, u in enumerate(users))
+        decoys = "".join(f"{_decoy_name(i, u)},{pcs[u]}\n" for i, u in enumerate(users))
         header = '"decoy_filename","pc"\n' if release == "r6.2" else "decoy_filename,pc\n"
         (folder / "decoy_file.csv").write_text(header + decoys)
     _write_answers(root / "answers", tree, release, insiders, n_days)
@@ -196,7 +205,12 @@ def build_cert(root: Path, release: str = "r4.2", n_users: int = 4, n_days: int 
         "users": n_users,
         "insiders": dict(insiders),
         "sessions": sessions,
+        "decoy_events": sum(e.decoy for e in tree.events),
     })
+
+
+def _decoy_name(index: int, user: str) -> str:
+    return f"C:\\{user[:3]}\\decoy{index}.doc"
 
 
 def _format_row(values: list[str], quoted: bool, quote_all: bool = False) -> str:
