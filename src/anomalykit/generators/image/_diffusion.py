@@ -375,11 +375,6 @@ def weights_identity(weights: str | Path) -> tuple[str, float]:
     return str(path), max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
 
 
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
 # --------------------------------------------------------------------------------------------
 # capturing attention maps and features
 

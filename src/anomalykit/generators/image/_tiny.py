@@ -159,21 +159,6 @@ def build_tiny_components(kind: str = "sd", seed: int = 0) -> dict[str, Any]:
                 scheduler=DDIMScheduler(**tiny_scheduler_config()))
 
 
-def tiny_pipeline(kind: str = "sd", seed: int = 0):
-    """A diffusers pipeline object (``StableDiffusionPipeline`` or ``LDMTextToImagePipeline``)."""
-    c = build_tiny_components(kind, seed)
-    if kind == "sd":
-        from diffusers import StableDiffusionPipeline
-
-        return StableDiffusionPipeline(vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
-                                       unet=c["unet"], scheduler=c["scheduler"], safety_checker=None,
-                                       feature_extractor=None, requires_safety_checker=False)
-    from diffusers import LDMTextToImagePipeline
-
-    return LDMTextToImagePipeline(vqvae=c["vae"], bert=c["text_encoder"], tokenizer=c["tokenizer"],
-                                  unet=c["unet"], scheduler=c["scheduler"])
-
-
 def save_tiny_pipeline(folder: str | Path, kind: str = "sd", seed: int = 0) -> Path:
     """Save the tiny components in the layout of ``save_pretrained`` (``model_index.json`` and one
     folder per component): the folder loads like a Hub checkpoint, also with
