@@ -373,6 +373,7 @@ def test_iter_samples_gives_what_iteration_gives(r42, unit):
     fast = list(ds.loader.iter_samples(ds.manifest))
     _same_samples(fast, list(ds))
     assert sum(int(s.target.sum()) for s in fast) == r42.expected["malicious_events"]
+    assert all(s.meta["n_malicious"] == int(s.target.sum()) and s.meta["n_events"] == len(s.data) for s in fast)
     anomalous = ds.filter(label=1)  # a filtered manifest, in its own order
     _same_samples(list(ds.loader.iter_samples(anomalous.manifest)), list(anomalous))
     assert [s.key for s in ds.loader.iter_samples()] == ds.keys

@@ -4,11 +4,16 @@ One sample per user and day (or per user and week, or per logon session): an ``E
 that user's events across ``logon``, ``device``, ``http``, ``email`` and ``file``, with a
 per-event label (1 when the event's (type, id) is in the insider's answer file and the row's
 user is the insider), the scenario as ``defect`` (``scenario-2``), and the user's LDAP and
-psychometric attributes in ``meta``.
+psychometric attributes in ``meta``. File events on a decoy file of ``decoy_file.csv`` (r5.2,
+r6.2) are marked in the event table's ``decoy`` column.
 
 >>> ds = anomalykit.load("cert", "/data/cert", release="r4.2")      # doctest: +SKIP
 >>> ds.filter(label=1)[0].defect                                       # doctest: +SKIP
 'scenario-1'
+>>> for sample in ds.loader.iter_samples(ds.manifest): ...         # doctest: +SKIP
+
+``loader.iter_samples(manifest)`` gives the same samples as iterating the dataset, several
+times faster (see ``benchmarks/bench_cert_stream.py``).
 
 Root: the folder holding the release folders (``r4.2/``, ...) and ``answers/``, or a release
 folder itself. Releases are recognised by folder name, as in the reference feature extractor.
@@ -93,22 +98,26 @@ class CertLoader(DatasetLoader):
       views, paged in when used); False reads each day's batch into memory instead.
     * ``progress``: show a progress bar while indexing large files.
 
+    r5.2 and r6.2 need ``decoy_file.csv`` (with ``strict=False`` a missing one is listed in
+    ``loader.skipped`` and no event is marked).
+
     Design, for real-size data (r4.2's ``http.csv`` is 14.5 GB, r6.2's holds 117 M rows):
 
     * **Index, built once.** The five activity files are read together with pyarrow's streaming
-      CSV reader (8 MB blocks, every column as text, dates parsed to milliseconds) and merged by
+      CSV reader (4 MB blocks, every column as text, dates parsed to milliseconds) and merged by
       day: a day is written once every file has moved past it (the files are in date order), so
       about one day of events is held at a time. Rows that arrive out of order, or a day larger
       than the 128 MB budget, are written as an extra chunk of the same day, never dropped. Each
-      chunk is sorted by (day, user, date) (in a worker thread, while the next day is parsed) and
-      appended to ``events.arrow`` (Arrow IPC, one record
+      chunk is grouped by day, user and date (one int64 key per row, sorted in a worker thread
+      while the next day is parsed) and appended to ``events.arrow`` (Arrow IPC, one record
       batch per chunk, the ``EventLog`` columns); beside it ``malicious.u8`` holds one label byte
       per row and ``batch_starts.npy`` the first row of each batch. ``userdays.parquet`` lists
-      every (user, day) with its event count, malicious count and row ranges ``[batch, start,
-      count]``; ``sessions.parquet`` holds the Logon/Logoff pairing; ``malicious.parquet`` the
-      matched answer events; ``index.json`` the source fingerprint (sizes and mtimes of the
-      activity and answer files), row counts and skipped rows. A changed source file triggers a
-      rebuild. The index takes about as much disk as the CSVs (uncompressed, so it can be mapped).
+      every (user, day) with its event, malicious and decoy counts and row ranges ``[batch,
+      start, count]``; ``sessions.parquet`` holds the Logon/Logoff pairing; ``malicious.parquet``
+      the matched answer events; ``index.json`` the source fingerprint (sizes and mtimes of the
+      activity, answer and decoy files), row counts and skipped rows. A changed source file
+      triggers a rebuild. The index takes about as much disk as the CSVs (uncompressed, so it
+      can be mapped).
     * **Manifest.** Built from ``userdays.parquet`` (grouped by week, or joined with the
       sessions), so listing samples never touches the events.
     * **read(row).** Slices the user's rows out of the record batch(es) named by the row's ranges
@@ -116,6 +125,23 @@ class CertLoader(DatasetLoader):
       only when used; with ``memory_map=False`` the batch (about a day of events) is read into
       memory and the last few are kept, so reading in manifest order (day-major) reads each
       batch once. Either way memory stays bounded by a few days of events whatever the file size.
+    * **iter_samples(manifest).** The same samples for a whole manifest with less Python work per
+      sample, which is what limits throughput at about 90 events per user-day: the manifest is
+      read a record batch at a time as columns (no dict per row), the event batch at hand is
+      kept and each user-day is one ``Table.slice`` of it, labels are a bool view of the label
+      file (the schema turns them into uint8 without a range check), and the LDAP, psychometric
+      and insider entries of ``meta`` are looked up once per user and month and shared by that
+      user's samples (copy them before changing them). ``AnomalyDataset`` iteration reads rows
+      one dict at a time and stays the slower path.
+    * **Decoys.** A file event whose (filename, pc) is a row of ``decoy_file.csv`` has
+      ``decoy=True`` (False for every other event, and throughout r4.2, which has no decoy
+      list); ``meta["n_decoy"]`` and the manifest's ``n_decoy`` count them per sample.
+
+    ``loader.report`` tells what the index holds and what a unit leaves out: rows per file,
+    answer events not found, Logoffs without a Logon, decoy events, and in session mode the
+    events outside every Logon/Logoff session (``events_outside_sessions``, by type; they are in
+    their user-day but in no session sample, with a warning). It is counted once per index, in
+    one pass over the index's type, user, pc and date columns, and cached beside it.
 
     Bad input: a truncated row (too few or too many fields), an unparsable date or size, an
     empty user, a missing or unknown column: ``MalformedFileError`` with file and line. With
