@@ -29,3 +29,16 @@ def test_preview_shows_the_first_series_of_the_corpus_after_a_resume(tmp_path):
     to_gutentag_csv(first, tmp_path / "expected.csv")
     assert (out / CSV_PREVIEW_NAME).read_text() == (tmp_path / "expected.csv").read_text()
     assert (out / PREVIEW_NAME).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_generation_settings_are_refused_with_sources(tmp_path):
+    import numpy as np
+
+    from anomalykit.schema import Sample, Series
+
+    source = Sample(key="s/0", dataset="demo", split="train", label=0, data=Series(np.zeros((200, 1), np.float32)))
+    with pytest.raises(ConfigError, match="num_samples/only"):
+        generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], num_samples=5)
+    with pytest.raises(ConfigError, match="num_samples/only"):
+        generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], only="a")
+    assert generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=2).num_samples == 2

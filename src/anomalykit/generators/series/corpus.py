@@ -85,6 +85,9 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
 
     if sources is None and (num_samples is None or num_samples < 1):
         raise ConfigError(f"num_samples: {num_samples} is below the allowed range [1, inf] (or give sources)")
+    if sources is not None and (num_samples is not None or only is not None):
+        raise ConfigError("num_samples/only: apply to generated series; with sources, per_source sets the copies "
+                          "per source series")
     if workers < 1:
         raise ConfigError(f"workers: {workers} is below the allowed range [1, inf]")
     if sources is None:
