@@ -271,6 +271,14 @@ def test_annotation_lines_that_do_not_parse_name_file_and_line(tmp_path):
         with pytest.raises(MalformedFileError, match=message) as info:
             parse_temporal_annotation(path)
         assert info.value.line == 2 and str(path) in str(info.value)
+    # UR-DMU lines carry a folder, which becomes part of the key: it must fit the class
+    urdmu = "Arson/Arson022_x264.mp4 8640 Arson 3500 4000 -1 -1 \n"
+    for line in ("Abuse/Arson023_x264.mp4 10 Arson 3 4 -1 -1 \n",
+                 "Arson/Normal_Videos_003_x264.mp4 10 Normal -1 -1 -1 -1 \n"):
+        path.write_text(urdmu + line)
+        with pytest.raises(MalformedFileError, match="does not belong in folder") as info:
+            parse_temporal_annotation(path)
+        assert info.value.line == 2
     path.write_text(good + "garbage\n" + good.replace("028", "030"))
     skipped: list[str] = []
     with pytest.warns(UserWarning, match="line 2"):

@@ -283,6 +283,8 @@ def parse_temporal_annotation(path: str | Path, *, skipped: list[str] | None = N
                 raise MalformedFileError(path, str(exc), line=number) from None
             if named != cls:
                 raise MalformedFileError(path, f"video {filename} is annotated as {cls}", line=number)
+            if folder is not None and folder != cls and not (cls == NORMAL and folder in NORMAL_FOLDERS):
+                raise MalformedFileError(path, f"video {filename} does not belong in folder {folder}", line=number)
             events = _events(values, path, number)
             if cls == NORMAL and events:
                 raise MalformedFileError(path, f"normal video {filename} has events {events}", line=number)
