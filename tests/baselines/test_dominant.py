@@ -2,7 +2,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 import anomalykit
 from anomalykit.baselines.base import Detector
@@ -11,15 +10,6 @@ from anomalykit.errors import ConfigError
 from anomalykit.metrics.classification import auroc
 from anomalykit.schema import Graph, Sample
 from anomalykit.testing import build
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny problems: one thread avoids parallel overhead on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 PARAMS = {"epochs": 100, "hidden_dim": 32, "learning_rate": 0.01}
 

@@ -12,15 +12,6 @@ from anomalykit.schema import Sample, Video
 from anomalykit.testing import build
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny problems: one thread avoids parallel overhead on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 PARAMS = {"iterations": 300, "batch_size": 6, "optimizer": "adam", "learning_rate": 0.002, "hidden_1": 64,
           "hidden_2": 16, "dropout": 0.6}
 DIM = 96

@@ -41,6 +41,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..metrics.fairness import FairGADReport, fairgad_report
 from ..schema import Graph, Modality, Sample
+from ._windows import torch_session
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
 
 __all__ = ["Dominant", "DominantConfig", "graph_report", "normalized_adjacency"]
@@ -65,6 +66,7 @@ class DominantConfig(DetectorConfig):
     standardize: bool = param(False, choices=(True, False), doc="z-score node features with training statistics")
     reduction: str = param("max", choices=("max", "mean"), doc="graph score from the node scores")
     max_nodes: int = param(10_000, low=2, doc="largest graph accepted (the structure decoder is dense)")
+    threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
 
 
 def normalized_adjacency(edge_index: np.ndarray, num_nodes: int, undirected: bool = True) -> torch.Tensor:
@@ -177,7 +179,7 @@ class Dominant(Detector):
         """Per-node attribute and structure errors, the structure rows computed in blocks."""
         adjacency = normalized_adjacency(graph.edge_index, graph.num_nodes, self.config.undirected)
         self.net_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch_session(self.config.threads):
             x_hat, z = self.net_(x, adjacency)
             attribute = torch.linalg.vector_norm(x - x_hat, dim=1)
             structure = torch.empty(graph.num_nodes)
@@ -206,7 +208,7 @@ class Dominant(Detector):
         self.feature_std_ = np.where(stacked.std(axis=0) > 0, stacked.std(axis=0), 1.0).astype(np.float32)
         self.in_dim_ = int(widths.pop())
         cfg = self.config
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_session(cfg.threads):
             torch.manual_seed(int(rng.integers(2**63 - 1)))
             self._build(self.in_dim_)  # initialised under the fitted seed
             inputs = [(self._features(g, s.key), normalized_adjacency(g.edge_index, g.num_nodes, cfg.undirected),

@@ -36,6 +36,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..schema import Modality, Sample, Video
+from ._windows import torch_session
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
 
 __all__ = ["MILRanking", "MILRankingConfig", "segment_bounds", "segment_features", "snippet_features"]
@@ -56,6 +57,7 @@ class MILRankingConfig(DetectorConfig):
     lambda_sparse: float = param(8e-5, low=0.0, doc="sparsity weight λ₂")
     normalize: bool = param(True, choices=(True, False), doc="L2-normalise segment (and snippet) features")
     test_resolution: str = param("segments", choices=("segments", "snippets"))
+    threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
 
 
 def snippet_features(sample: Sample) -> np.ndarray:
@@ -159,7 +161,7 @@ class MILRanking(Detector):
             raise ConfigError(f"mil_ranking: training videos have different feature widths {sorted(widths)}")
         bags = torch.from_numpy(np.stack([segment_features(f, cfg.segments, cfg.normalize) for f in features]))
         anomalous, normal = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_session(cfg.threads):
             torch.manual_seed(int(rng.integers(2**63 - 1)))
             self._build(widths.pop())
             optimizer_class = torch.optim.Adagrad if cfg.optimizer == "adagrad" else torch.optim.Adam
@@ -190,7 +192,7 @@ class MILRanking(Detector):
                 raise ConfigError(f"mil_ranking: {sample.key} has {features.shape[1]}-d features, the model was "
                                   f"fitted on {self.in_dim_}-d")
             t = features.shape[0]
-            with torch.no_grad():
+            with torch.no_grad(), torch_session(cfg.threads):
                 if cfg.test_resolution == "segments":
                     segment_scores = self.net_(torch.from_numpy(segment_features(features, cfg.segments, cfg.normalize)))
                     snippet_scores = segment_scores.numpy()[_snippet_segment(t, cfg.segments)]
