@@ -64,26 +64,48 @@ def windows(values: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
     return np.ascontiguousarray(view.transpose(0, 2, 1)).reshape(view.shape[0], -1)
 
 
+def window_chunks(values: np.ndarray, length: int, chunk: int = 8192):
+    """Stride-1 flattened windows of ``values`` in blocks of at most ``chunk`` windows, so that
+    long series are scored without materialising every window at once."""
+    total = values.shape[0] - length + 1
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        yield windows(values[start:stop + length - 1], length)
+
+
 def windows_to_steps(window_scores: np.ndarray, steps: int, length: int) -> np.ndarray:
     """Per-step scores from stride-1 window scores: the mean over the windows covering each step."""
     scores = np.asarray(window_scores, dtype=np.float64)
-    if scores.size != steps - length + 1:
-        raise ValueError(f"{scores.size} window scores for {steps} steps and window {length}")
-    summed = np.convolve(scores, np.ones(length))
-    covering = np.convolve(np.ones(scores.size), np.ones(length))
-    return summed / covering
+    count = scores.size
+    if count != steps - length + 1:
+        raise ValueError(f"{count} window scores for {steps} steps and window {length}")
+    cumulative = np.concatenate([[0.0], np.cumsum(scores)])
+    step = np.arange(steps)
+    first = np.maximum(step - length + 1, 0)  # windows [first, last] cover the step
+    last = np.minimum(step, count - 1) + 1
+    return (cumulative[last] - cumulative[first]) / (last - first)
 
 
 def training_windows(arrays: Sequence[np.ndarray], length: int, stride: int, limit: int,
                      rng: np.random.Generator) -> np.ndarray:
-    """Windows of every training array; at most ``limit`` of them, drawn with ``rng`` (0 = all)."""
-    parts = [windows(a, length, stride) for a in arrays if a.shape[0] >= length]
-    if not parts:
+    """Windows (every ``stride`` steps) of the training arrays; at most ``limit`` of them, drawn
+    with ``rng`` before any window is copied (0 = all)."""
+    starts = [np.arange(0, a.shape[0] - length + 1, stride) if a.shape[0] >= length else np.zeros(0, np.int64)
+              for a in arrays]
+    sizes = np.array([s.size for s in starts])
+    total = int(sizes.sum())
+    if total == 0:
         raise ConfigError(f"no training series is at least window={length} steps long")
-    stacked = np.concatenate(parts, axis=0)
-    if limit and stacked.shape[0] > limit:
-        stacked = stacked[np.sort(rng.choice(stacked.shape[0], limit, replace=False))]
-    return stacked
+    chosen = np.arange(total)
+    if limit and total > limit:
+        chosen = np.sort(rng.choice(total, limit, replace=False))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    parts = []
+    for array, begin, end, start in zip(arrays, offsets[:-1], offsets[1:], starts):
+        picked = start[chosen[(chosen >= begin) & (chosen < end)] - begin]
+        if picked.size:
+            parts.append(array[picked[:, None] + np.arange(length)].reshape(picked.size, -1))
+    return np.concatenate(parts, axis=0)
 
 
 def aggregate(step_scores: np.ndarray, how: str) -> float:

@@ -33,7 +33,7 @@ from ._windows import (
     example_series,
     series_values,
     training_windows,
-    windows,
+    window_chunks,
     windows_to_steps,
 )
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
@@ -91,9 +91,12 @@ class PCADetector(Detector):
         """Per-step reconstruction error of one sample (T,)."""
         values = series_values(sample, self.name)
         check_length(sample, values.shape[0], self.config.window, self.name)
-        x = windows(self.scaler_.transform(values, sample.key, self.name), self.config.window) - self.center_
-        residual = x - (x @ self.components_.T) @ self.components_
-        return windows_to_steps(np.mean(residual**2, axis=1), values.shape[0], self.config.window)
+        errors = []
+        for block in window_chunks(self.scaler_.transform(values, sample.key, self.name), self.config.window):
+            x = block - self.center_
+            residual = x - (x @ self.components_.T) @ self.components_
+            errors.append(np.mean(residual**2, axis=1))
+        return windows_to_steps(np.concatenate(errors), values.shape[0], self.config.window)
 
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
         outputs = []

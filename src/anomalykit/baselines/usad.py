@@ -35,7 +35,7 @@ from ._windows import (
     series_values,
     torch_session,
     training_windows,
-    windows,
+    window_chunks,
     windows_to_steps,
 )
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
@@ -157,10 +157,10 @@ class USADDetector(Detector):
 
         values = self._scale(sample)
         check_length(sample, values.shape[0], self.config.window, self.name)
-        x = torch.from_numpy(windows(values, self.config.window).astype(np.float32))
         out = []
         with torch.no_grad(), torch_session(self.config.threads):
-            for batch in x.split(4096):
+            for block in window_chunks(values, self.config.window, 4096):
+                batch = torch.from_numpy(block.astype(np.float32))
                 w1, _, w3 = self.net_(batch)
                 out.append(self.config.alpha * torch.mean((batch - w1) ** 2, dim=1)
                            + self.config.beta * torch.mean((batch - w3) ** 2, dim=1))
