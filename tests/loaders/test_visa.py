@@ -64,10 +64,20 @@ def test_bad_split_rows_name_the_line(tmp_path):
     built = build("visa", tmp_path / "visa")
     path = built.root / "split_csv/1cls.csv"
     lines = path.read_bytes().split(b"\r\n")
-    lines[3] = lines[3].replace(b",normal,", b",weird,")
-    path.write_bytes(b"\r\n".join(lines))
+    weird = list(lines)
+    weird[3] = lines[3].replace(b",normal,", b",weird,")
+    path.write_bytes(b"\r\n".join(weird))
     with pytest.raises(MalformedFileError, match=r"1cls.csv, line 4: label must be normal or anomaly"):
         anomalykit.load("visa", built.root)
+    # a row whose paths contradict its object, or whose mask is another image's
+    for edit, message in ((lambda row: row.replace(b"capsules,", b"pcb1,", 1), r"image capsules/\S+ is not under the row's object folder pcb1/"),
+                          (lambda row: row.replace(b"Masks/Anomaly/000.png", b"Masks/Anomaly/001.png"), r"mask \S+/001.png does not belong to image \S+/000.JPG")):
+        anomaly = next(i for i, row in enumerate(lines) if row.startswith(b"capsules,test,anomaly") and b"/000.JPG" in row)
+        edited = list(lines)
+        edited[anomaly] = edit(lines[anomaly])
+        path.write_bytes(b"\r\n".join(edited))
+        with pytest.raises(MalformedFileError, match=rf"1cls.csv, line {anomaly + 1}: {message}"):
+            anomalykit.load("visa", built.root)
     # an image listed twice would give two samples with one key
     lines[3] = lines[2]
     path.write_bytes(b"\r\n".join(lines))

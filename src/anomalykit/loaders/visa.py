@@ -12,7 +12,7 @@ anomalib's ``visa_pytorch/<category>``; both name masks after the image stem wit
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import ConfigError, MalformedFileError
@@ -33,8 +33,9 @@ def parse_split_csv(path: str | Path) -> list[dict[str, str]]:
     """Parse a VisA split CSV (``object,split,label,image,mask``), any line ending.
 
     Returns one dict per data row with its 1-based file line number under ``line``.
-    Raises ``MalformedFileError`` naming the line for a wrong header, field count or value, or
-    an image listed twice (image paths are the sample keys).
+    Raises ``MalformedFileError`` naming the line for a wrong header, field count or value, a
+    path outside the row's object folder, a mask named after another image, or an image listed
+    twice (image paths are the sample keys).
     """
     rows: list[dict[str, str]] = []
     first_line: dict[str, int] = {}
@@ -58,6 +59,11 @@ def parse_split_csv(path: str | Path) -> list[dict[str, str]]:
                 raise MalformedFileError(path, f"anomalous image {image} has no mask path", line=line)
             if not image:
                 raise MalformedFileError(path, "empty image path", line=line)
+            for column, value in (("image", image), ("mask", mask)):
+                if value and value.split("/", 1)[0] != obj:
+                    raise MalformedFileError(path, f"{column} {value} is not under the row's object folder {obj}/", line=line)
+            if mask and PurePosixPath(mask).stem != PurePosixPath(image).stem:
+                raise MalformedFileError(path, f"mask {mask} does not belong to image {image} (the stems differ)", line=line)
             if image in first_line:
                 raise MalformedFileError(path, f"image {image} is listed twice (first on line {first_line[image]})", line=line)
             first_line[image] = line
