@@ -85,3 +85,14 @@ def test_errors_name_the_sample(care, fitted):
         CareAEDetector(grouping="shared", epochs=1).fit(train, seed=0)  # farms A and B differ in channels
     with pytest.raises(ConfigError, match="threshold_quantile"):
         CareAEDetector(threshold_quantile=0.2)
+
+
+def test_evaluate_adds_the_care_score(care, fitted):
+    from anomalykit.baselines.evaluate import evaluate
+
+    params, train, test = care
+    report = evaluate(fitted, test)
+    assert report["auroc"] == 1.0
+    assert report["care_score"] == evaluate_care(fitted, test).result.score
+    assert report["care_rule"] == "none detected"  # 40-step events never reach the criticality of 72
+    assert report["vus_series"] == 2 and 0 < report["vus_pr"] <= 1

@@ -93,3 +93,14 @@ def test_evaluate_reports_vus_with_the_window_it_used(example):
     expected = np.mean([vus(s.target, o.anomaly_map, window=windows[s.key]).pr
                         for s, o in zip(anomalous, detector.score_samples(anomalous))])
     assert report["vus_pr"] == pytest.approx(expected)
+
+
+def test_window_scores_spread_to_the_steps_they_cover():
+    from anomalykit.baselines._windows import training_windows, windows, windows_to_steps
+
+    # windows of 2 over 4 steps: step 0 is in window 0, step 1 in windows 0-1, step 3 in window 2
+    np.testing.assert_allclose(windows_to_steps(np.array([1.0, 2.0, 3.0]), 4, 2), [1.0, 1.5, 2.5, 3.0])
+    values = np.arange(12.0).reshape(6, 2)
+    assert windows(values, 3)[1].tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # steps 1..3, channels inside
+    drawn = training_windows([values, values[:2]], 3, 1, 2, np.random.default_rng(0))
+    assert drawn.shape == (2, 6) and all(row.tolist() in windows(values, 3).tolist() for row in drawn)

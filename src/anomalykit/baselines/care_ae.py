@@ -178,7 +178,7 @@ class CareAEDetector(Detector):
                 score = float(np.mean(scored > 1.0))
             else:
                 score = aggregate(scored, how)
-            outputs.append(DetectorOutput(sample.key, score, steps, {"model": self.group_of(sample)}))
+            outputs.append(DetectorOutput(sample.key, score, steps, {"model": self.group_of(sample), "step_threshold": 1.0}))
         return outputs
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -377,7 +377,8 @@ def window_from_series(values: Any, **options: Any) -> int:
 def evaluate_outputs(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any]:
     """Series scores for ``anomalykit.baselines.evaluate``: per-sample VUS-PR / VUS-ROC (window =
     ``window_from_series`` of each sample, recorded) averaged over the samples whose per-step
-    target holds both classes."""
+    target holds both classes; and, for ``care`` samples scored by a detector that states its step
+    threshold (``extras["step_threshold"]``), the CARE score with the benchmark's settings."""
     vus_rows = []
     for sample, output in zip(samples, outputs):
         if sample.target is None or output.anomaly_map is None:
@@ -389,11 +390,29 @@ def evaluate_outputs(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str
             window = window_from_series(np.asarray(sample.data))
             result = vus(y, s, window=window)
             vus_rows.append((sample.key, window, result.roc, result.pr))
-    if not vus_rows:
+    report: dict[str, Any] = {}
+    if vus_rows:
+        report.update({
+            "vus_pr": float(np.mean([r[3] for r in vus_rows])),
+            "vus_roc": float(np.mean([r[2] for r in vus_rows])),
+            "vus_windows": {r[0]: r[1] for r in vus_rows},
+            "vus_series": len(vus_rows),
+        })
+    report.update(_care_terms(samples, outputs))
+    return report
+
+
+def _care_terms(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any]:
+    from .care import care_score, evaluate_care_sample
+
+    is_care = all(s.dataset == "care" and "event_label" in (s.meta or {}) for s in samples)
+    thresholds = [(o.extras or {}).get("step_threshold") for o in outputs]
+    if not samples or not is_care or any(t is None or o.anomaly_map is None for t, o in zip(thresholds, outputs)):
         return {}
-    return {
-        "vus_pr": float(np.mean([r[3] for r in vus_rows])),
-        "vus_roc": float(np.mean([r[2] for r in vus_rows])),
-        "vus_windows": {r[0]: r[1] for r in vus_rows},
-        "vus_series": len(vus_rows),
-    }
+    try:
+        events = [evaluate_care_sample(s, np.asarray(o.anomaly_map) > t) for s, o, t in zip(samples, outputs, thresholds)]
+        result = care_score(events)
+    except ConfigError:  # e.g. no normal event among the samples: the score is undefined
+        return {}
+    return {"care_score": result.score, "care_coverage": result.coverage, "care_accuracy": result.accuracy,
+            "care_earliness": result.earliness, "care_reliability": result.reliability, "care_rule": result.rule}
