@@ -159,24 +159,22 @@ def test_ground_truth_point_count_mismatch(tmp_path):
         ds[0]
 
 
-def test_bad_ground_truth_rows_name_the_line(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("0.1 0.2 0.3 0\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n", "line 3: label must be 0 or 1, got 2.0"),
+    ("\n0.1 0.2 0.3 0\n\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n", "line 5: label must be 0 or 1"),  # blank lines count
+    ("0.1 0.2 0.3 0\n\n0.4 0.5 inf 1\n", "line 3: non-finite coordinate"),
+    ("0.1 0.2 0.3 0\n0.4 0.5 1\n", "line 2: expected 4 values"),
+    ("0.1 0.2 0.3 0\n0.4 abc 0.6 1\n", "line 2: not a number: 'abc'"),
+])
+def test_bad_ground_truth_rows_name_the_line(tmp_path, text, message):
     path = tmp_path / "1_bulge.txt"
-    path.write_text("0.1 0.2 0.3 0\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n")
-    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 3: label must be 0 or 1, got 2.0"):
+    path.write_text(text)
+    with pytest.raises(MalformedFileError, match=rf"1_bulge.txt, {message}"):
         read_point_labels(path)
-    # blank lines hold no point but count as lines
-    path.write_text("\n0.1 0.2 0.3 0\n\n0.4 0.5 0.6 1.0\n0.7 0.8 0.9 2\n")
-    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 5: label must be 0 or 1"):
-        read_point_labels(path)
-    path.write_text("0.1 0.2 0.3 0\n\n0.4 0.5 inf 1\n")
-    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 3: non-finite coordinate"):
-        read_point_labels(path)
-    path.write_text("0.1 0.2 0.3 0\n0.4 0.5 1\n")
-    with pytest.raises(MalformedFileError, match=r"1_bulge.txt, line 2: expected 4 values"):
-        read_point_labels(path)
-    path.write_text("0.1 0.2 0.3 0\n0.4 abc 0.6 1\n")
-    with pytest.raises(MalformedFileError, match=r"line 2: not a number: 'abc'"):
-        read_point_labels(path)
+
+
+def test_ground_truth_whitespace_and_float_labels(tmp_path):
+    path = tmp_path / "1_bulge.txt"
     # doubled spaces and trailing blanks are tolerated; float labels are read
     path.write_text("0.1  0.2 0.3 1.0 \n0.4 0.5 0.6 0.0\n")
     truth = read_point_labels(path)
