@@ -87,6 +87,19 @@ def test_registration_aligns_a_moved_copy_of_the_template():
     assert registered.score < 0.6 * plain.score
 
 
+def test_registration_templates_survive_save_load(tmp_path):
+    train = [example_cloud(1024, seed=s, key=f"train/{s}") for s in range(2)]
+    detector = BTF(voxel_fraction=0.04, features="fpfh_xyz", registration="ransac_icp",
+                   ransac_iterations=5000).fit(train, seed=0)
+    assert detector.template_sizes_.shape == (2,)
+    reloaded = Detector.load(detector.save(tmp_path / "btf"))
+    np.testing.assert_array_equal(reloaded.template_points_, detector.template_points_)
+    probe = [_bulge(3)]
+    a, b = reloaded.score_samples(probe)[0], detector.score_samples(probe)[0]
+    np.testing.assert_allclose(a.extras["transformation"], b.extras["transformation"], atol=1e-9)
+    np.testing.assert_allclose(a.anomaly_map, b.anomaly_map, rtol=1e-6)
+
+
 def test_real3d_ad_layout_maps_align_with_targets(tmp_path):
     built = build("real3d_ad", tmp_path, categories=("airplane",), n_points=600)
     dataset = anomalykit.load("real3d_ad", built.root, **built.options)

@@ -3,7 +3,10 @@
 Each cloud is voxel-downsampled, normals are estimated with open3d (hybrid radius/kNN search),
 and open3d's Fast Point Feature Histograms (33 values per point) describe the local geometry.
 The training features go into a PatchCore-style memory bank (seeded greedy k-center coreset);
-a test point's score is its mean distance to the ``num_neighbors`` nearest bank features. The
+a test point's score is its mean distance to the ``num_neighbors`` nearest bank features. Radii
+follow the reference: normals within 2 voxels (at most 30 neighbours), FPFH within 5 voxels (at
+most 100). The bank holds ``M = min(round(coreset_ratio * P), max_bank_size)`` of the P training
+points left after downsampling, ``M * 33 * 4`` bytes (36 columns with ``fpfh_xyz``). The
 per-point map is computed on the downsampled points and carried back to every original point
 by nearest neighbour, so it is aligned with the sample's (N,) target; the sample score is the
 largest point score.
@@ -11,7 +14,8 @@ largest point score.
 Real3D-AD's test scans are not aligned with the training templates. With
 ``registration="ransac_icp"`` each test cloud is first aligned to the nearest template (RANSAC
 on FPFH correspondences, refined by point-to-point ICP; the template with the best ICP fitness
-wins), as the official Real3D-AD baselines do. FPFH itself is rotation invariant, so alignment
+wins), as the official Real3D-AD baselines do; the training clouds are then aligned to the first
+one, whose downsampled points and features are kept as templates. FPFH itself is rotation invariant, so alignment
 matters for ``features="fpfh_xyz"``, which appends the (aligned) coordinates to the histograms.
 
 >>> import anomalykit
