@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -64,20 +63,6 @@ class _SeriesGenerator(Generator):
                 raise ConfigError(f"{self.name}: series {source.key!r} ({shape[0]} steps, {shape[1]} channels): "
                                   f"{exc}") from exc
         return simulate(self.config, rng, source, anomalies, cache[shape])  # type: ignore[arg-type]
-
-    def provenance(self, seed: int, source: Sample | None, **extra: Any) -> dict[str, Any]:
-        if "_parameters" not in self.__dict__:  # one JSON-ready dict, shared by the samples of this generator
-            self._parameters = json.loads(json.dumps(self.config.to_dict(), sort_keys=True))
-        record = {
-            "generator": self.name,
-            "version": self.version,
-            "parameters": self._parameters,
-            "seed": int(seed),
-            "source_key": source.key if source is not None else None,
-            "source_dataset": source.dataset if source is not None else None,
-        }
-        record.update(extra)
-        return record
 
     def generate(self, source: Sample | None, rng: np.random.Generator, seed: int) -> Sample:
         return self._sample(self._run(source, rng), source, seed, anomalous=True)
