@@ -38,6 +38,10 @@ def test_converted_layouts(tmp_path, layout):
     ds = anomalykit.load("visa", built.root, **built.options)
     assert len(ds) == built.expected["total"]
     assert ds.loader.resolved_layout == layout
+    # keys do not depend on whether root is the converted folder or the one above it
+    inner = anomalykit.load("visa", ds.loader.layout_root)
+    assert inner.loader.resolved_layout == "mvtec_like" and inner.keys == ds.keys
+    assert "capsules/test/bad/000.JPG" in ds.keys and len(set(ds.keys)) == len(ds)
     anomalous = ds.filter(label=1)
     assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
     sample = anomalous[0]

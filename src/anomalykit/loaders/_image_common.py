@@ -58,6 +58,7 @@ def scan_mvtec_like(
     mask_names: tuple[str, ...] = ("{stem}_mask.png",),
     splits: tuple[str, ...] = ("train", "test"),
     required: bool = False,
+    key_base: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of an MVTec-style category folder: ``train/good``, ``test/<defect>``, masks in
     ``ground_truth/<defect>/`` (or ``ground_truth/<split>/<defect>/`` as in 2-class layouts).
@@ -65,6 +66,7 @@ def scan_mvtec_like(
     Only the folders of ``splits`` are scanned. A missing mask raises (``strict=True``) or is
     recorded in ``loader.skipped`` with a warning. ``required``: a category (asked for by name)
     without any image in those folders raises ``DatasetNotFoundError`` instead of giving nothing.
+    Paths are relative to ``loader.root``; keys relative to ``key_base`` (default: the root).
     """
     import warnings
 
@@ -98,7 +100,7 @@ def scan_mvtec_like(
                     mask_rel = found.relative_to(root).as_posix()
                 rows.append(
                     {
-                        "key": rel,
+                        "key": rel if key_base is None else image_path.relative_to(key_base).as_posix(),
                         "split": split,
                         "label": 0 if normal else 1,
                         "category": category,

@@ -4,6 +4,9 @@ Original layout (default split ``split_csv/1cls.csv``, CRLF lines, upper-case ``
 class-id masks binarised with ``!= 0``); defect names come from ``<category>/image_anno.csv``
 when present. Converted layouts: spot-diff's ``1cls/<category>`` (or ``2cls_*``) and
 anomalib's ``visa_pytorch/<category>``; both name masks after the image stem without ``_mask``.
+Keys are image paths relative to the folder that holds the category folders
+(``candle/Data/Images/Normal/0000.JPG``, ``candle/train/good/0000.JPG``), so they do not
+depend on whether ``root`` is that folder or the one above it.
 
 >>> ds = anomalykit.load("visa", root="/data/VisA", category=["pcb1", "pcb4"])   # doctest: +SKIP
 >>> ds = anomalykit.load("visa", root="/data/VisA", split_file="2cls_fewshot")    # doctest: +SKIP
@@ -205,7 +208,7 @@ class VisA(DatasetLoader):
                 # anomalib creates all twelve category folders, even those it does not fill
                 scan_mvtec_like(self, base / category, category, mask_names=("{stem}.png", "{stem}_mask.png"),
                                 splits=("train", "test") if self.split is None else (self.split,),
-                                required=wanted is not None)
+                                required=wanted is not None, key_base=base)
             )
         return rows
 
