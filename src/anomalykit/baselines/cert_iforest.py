@@ -90,31 +90,31 @@ def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | N
     ``usual_pc`` maps a user to the PC counted as theirs (absent users: their most used PC in the sample).
     """
     import polars as pl
+
     import pyarrow as pa
 
-    tables = []
+    wanted = ("type", "date", "pc", "activity", "url", "to", "cc", "bcc", "size", "attachments", "filename",
+              "to_removable_media", "from_removable_media")
+    tables, users = [], []
     for index, sample in enumerate(samples):
         events = sample.data.events  # type: ignore[union-attr]
-        if "type" not in events.column_names or "date" not in events.column_names:
+        names = set(events.schema.names)
+        if "type" not in names or "date" not in names:
             raise ConfigError(f"cert features: {sample.key} has no 'type'/'date' columns; expected a cert EventLog "
-                              f"(columns: {', '.join(events.column_names[:8])})")
-        user = str((sample.meta or {}).get("user") or "")
-        frame = pl.from_arrow(events)
-        if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a table always gives a frame
-            frame = frame.to_frame()
-        keep = [c for c in ("type", "date", "pc", "activity", "url", "to", "cc", "bcc", "size", "attachments",
-                            "filename", "to_removable_media", "from_removable_media") if c in frame.columns]
-        frame = frame.select(keep).with_columns(pl.lit(index, dtype=pl.Int64).alias("sample"),
-                                                pl.lit(user).alias("sample_user"))
-        tables.append(frame.select([
-            pl.col("sample"), pl.col("sample_user"), pl.col("date").cast(pl.Datetime("ms")),
-            *[_string(frame, c).alias(c) for c in ("type", "pc", "activity", "url", "to", "cc", "bcc", "attachments",
-                                                  "filename", "to_removable_media", "from_removable_media")],
-            (pl.col("size").cast(pl.Float64) if "size" in frame.columns else pl.lit(None, dtype=pl.Float64)).alias("size"),
-        ]))
+                              f"(columns: {', '.join(events.schema.names[:8])})")
+        table = events.select([c for c in wanted if c in names])
+        tables.append(table.append_column("sample", pa.array(np.full(table.num_rows, index, np.int64))))
+        users.append(str((sample.meta or {}).get("user") or ""))
     if not tables:
         return np.zeros((0, len(FEATURES)))
-    df = pl.concat(tables, how="vertical")
+    raw = pl.from_arrow(pa.concat_tables(tables, promote_options="permissive").combine_chunks())
+    sample_users = pl.DataFrame({"sample": np.arange(len(users), dtype=np.int64), "sample_user": users})
+    df = raw.join(sample_users, on="sample", how="left").select([
+        pl.col("sample"), pl.col("sample_user"), pl.col("date").cast(pl.Datetime("ms")),
+        *[_string(raw, c).alias(c) for c in ("type", "pc", "activity", "url", "to", "cc", "bcc", "attachments",
+                                            "filename", "to_removable_media", "from_removable_media")],
+        (pl.col("size").cast(pl.Float64) if "size" in raw.columns else pl.lit(None, dtype=pl.Float64)).alias("size"),
+    ])
     hour = pl.col("date").dt.hour().cast(pl.Float64) + pl.col("date").dt.minute().cast(pl.Float64) / 60.0
     weekend = pl.col("date").dt.weekday() >= 6
     after = weekend | (hour < work_start) | (hour > work_end)
