@@ -359,6 +359,19 @@ def test_a_missing_video_is_an_error_or_a_recorded_skip(tmp_path):
     assert "train: 4 videos found, the full dataset has 1610" in report.count_mismatches
 
 
+def test_linked_folders_are_followed_once(tmp_path):
+    built = build("ucf_crime", tmp_path / "tree")
+    elsewhere = tmp_path / "disk2"
+    shutil.move(built.root / "Anomaly-Videos-Part-2", elsewhere)
+    (built.root / "Anomaly-Videos-Part-2").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "Burglary" / "back_to_root").symlink_to(built.root, target_is_directory=True)  # a cycle
+    ds = anomalykit.load("ucf_crime", built.root)
+    assert len(ds) == 10
+    paths = dict(zip(ds.keys, ds.manifest.column("path").to_pylist()))
+    assert paths["Burglary/Burglary005_x264"] == "Anomaly-Videos-Part-2/Burglary/Burglary005_x264.mp4"
+    assert all(len(found) == 1 for found in ds.loader._files().by_name.values() if found[0].suffix == ".mp4")
+
+
 def test_feature_files_of_the_wrong_shape_name_the_file(tmp_path):
     built = build("ucf_crime", tmp_path / "rtfm", features="rtfm")
     target = built.root / "UCF_Test_ten_crop_i3d" / "Abuse028_x264_i3d.npy"

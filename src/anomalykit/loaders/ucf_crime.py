@@ -446,7 +446,15 @@ class _FileIndex:
 
     def __init__(self, root: Path, suffixes: tuple[str, ...]) -> None:
         self.by_name: dict[str, list[Path]] = {}
-        for folder, _dirs, files in os.walk(root, followlinks=True):
+        visited: set[tuple[int, int]] = set()
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            # linked folders are followed (datasets are often assembled from links), each real
+            # folder once: a link back to an ancestor would otherwise repeat the walk endlessly
+            stat = os.stat(folder)
+            if (stat.st_dev, stat.st_ino) in visited:
+                dirs.clear()
+                continue
+            visited.add((stat.st_dev, stat.st_ino))
             for name in files:
                 if name.lower().endswith(suffixes):
                     self.by_name.setdefault(name, []).append(Path(folder) / name)
