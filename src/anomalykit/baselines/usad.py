@@ -45,7 +45,7 @@ __all__ = ["USADConfig", "USADDetector"]
 
 @dataclass
 class USADConfig(DetectorConfig):
-    window: int = param(12, low=1, high=1024, doc="steps per sliding window (the paper uses 5-12)")
+    window: int = param(12, low=1, high=1024, doc="steps per sliding window")
     latent: int = param(40, low=1, high=4096, doc="size of the shared code")
     epochs: int = param(30, low=1, high=10_000)
     batch_size: int = param(128, low=1, high=65_536)
