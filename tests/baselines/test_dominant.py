@@ -8,10 +8,11 @@ from anomalykit.baselines.base import Detector
 from anomalykit.baselines.dominant import Dominant, graph_report, normalized_adjacency
 from anomalykit.errors import ConfigError
 from anomalykit.metrics.classification import auroc
+from anomalykit.metrics.fairness import predictions_at_contamination, statistical_parity_difference
 from anomalykit.schema import Graph, Sample
 from anomalykit.testing import build
 
-PARAMS = {"epochs": 100, "hidden_dim": 32, "learning_rate": 0.01}
+PARAMS = {"epochs": 100, "hidden_dim": 32, "learning_rate": 0.01, "threads": 1}
 
 
 def community_graph(rng, nodes=120, communities=4, features=16, p_in=0.15, p_out=0.005):
@@ -92,18 +93,23 @@ def test_fairness_report_on_fairgad_layout(tmp_path):
     built = build("fairgad", tmp_path)
     graph = anomalykit.load("fairgad", built.root, **built.options)[0]
     assert graph.label == 1  # holds anomalous nodes, and fit() accepts it
-    detector = Dominant(epochs=30, hidden_dim=16).fit([graph], seed=0)
+    detector = Dominant(threads=1, epochs=30, hidden_dim=16).fit([graph], seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a tiny graph may leave a group without true anomalies
         report = graph_report(detector, graph, contamination=0.1)
     output = detector.score_samples([graph])[0]
     assert report.auroc == pytest.approx(auroc(graph.target, output.anomaly_map))
     assert 0.0 <= report.statistical_parity <= 1.0 and 0.0 <= report.auprc <= 1.0
+    predictions = predictions_at_contamination(output.anomaly_map, graph.meta["contamination"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = graph_report(detector, graph)  # the graph's own contamination, as FairGAD thresholds
+    assert own.statistical_parity == pytest.approx(statistical_parity_difference(predictions, graph.data.sensitive))
 
 
 def test_same_seed_same_scores_other_seed_differs(fitted):
     sample = fitted[1]
-    params = {"epochs": 10, "hidden_dim": 8}
+    params = {"epochs": 10, "hidden_dim": 8, "threads": 1}
     first = Dominant(**params).fit([sample], seed=5).score_samples([sample])[0].anomaly_map
     again = Dominant(**params).fit([sample], seed=5).score_samples([sample])[0].anomaly_map
     other = Dominant(**params).fit([sample], seed=6).score_samples([sample])[0].anomaly_map
@@ -121,7 +127,7 @@ def test_save_load_round_trip(fitted, tmp_path):
 
 def test_mean_reduction_and_standardize():
     sample, _, _ = injected_sample(2)
-    detector = Dominant(epochs=5, hidden_dim=8, reduction="mean", standardize=True).fit([sample], seed=0)
+    detector = Dominant(threads=1, epochs=5, hidden_dim=8, reduction="mean", standardize=True).fit([sample], seed=0)
     output = detector.score_samples([sample])[0]
     assert output.score == pytest.approx(float(output.anomaly_map.mean()), rel=1e-5)
 
@@ -138,11 +144,11 @@ def test_large_graph_is_refused_with_the_cap_named():
     graph = Graph(rng.normal(size=(50, 3)).astype(np.float32), np.array([[0, 1], [1, 2]]))
     sample = Sample(key="big", dataset="demo", split="test", label=0, data=graph)
     with pytest.raises(ConfigError, match="max_nodes=40"):
-        Dominant(max_nodes=40, epochs=1).fit([sample], seed=0)
-    Dominant(max_nodes=50, epochs=1).fit([sample], seed=0)  # raising the cap lets it through
+        Dominant(threads=1, max_nodes=40, epochs=1).fit([sample], seed=0)
+    Dominant(threads=1, max_nodes=50, epochs=1).fit([sample], seed=0)  # raising the cap lets it through
     with pytest.raises(ConfigError, match="alpha"):
         Dominant(alpha=1.5)
-    fitted = Dominant(epochs=1).fit([sample], seed=0)
+    fitted = Dominant(threads=1, epochs=1).fit([sample], seed=0)
     narrow = Sample(key="narrow", dataset="demo", split="test", label=0,
                     data=Graph(np.zeros((5, 2), np.float32), np.array([[0], [1]])))
     with pytest.raises(ConfigError, match="narrow"):

@@ -13,7 +13,7 @@ from anomalykit.testing import build
 
 
 PARAMS = {"iterations": 300, "batch_size": 6, "optimizer": "adam", "learning_rate": 0.002, "hidden_1": 64,
-          "hidden_2": 16, "dropout": 0.6}
+          "hidden_2": 16, "dropout": 0.6, "threads": 1}
 DIM = 96
 
 
@@ -81,7 +81,7 @@ def test_ucf_crime_feature_layouts(tmp_path, source):
     built = build("ucf_crime", tmp_path, features=source)
     dataset = anomalykit.load("ucf_crime", built.root, **built.options)
     train, test = dataset.filter(split="train"), list(dataset.filter(split="test"))
-    detector = MILRanking(iterations=5, batch_size=2, hidden_1=16, hidden_2=4).fit(train, seed=0)
+    detector = MILRanking(threads=1, iterations=5, batch_size=2, hidden_1=16, hidden_2=4).fit(train, seed=0)
     for sample, output in zip(test, detector.score_samples(test)):
         assert output.anomaly_map.shape == sample.target.shape == (sample.data.length,)
         assert np.isfinite(output.anomaly_map).all()
@@ -109,13 +109,13 @@ def test_ranking_loss_by_hand():
 def test_bad_input_is_named(tmp_path):
     normal_only = [s for s in videos(5, 6, "train") if s.label == 0]
     with pytest.raises(ConfigError, match="both anomalous and normal"):
-        MILRanking(iterations=1).fit(normal_only, seed=0)
+        MILRanking(threads=1, iterations=1).fit(normal_only, seed=0)
     unknown = Sample(key="unlabelled", dataset="x", split="train", label=-1,
                      data=Video(features=np.zeros((4, DIM), np.float32)))
     with pytest.raises(ConfigError, match="unlabelled"):
-        MILRanking(iterations=1).fit(videos(5, 4, "train") + [unknown], seed=0)
+        MILRanking(threads=1, iterations=1).fit(videos(5, 4, "train") + [unknown], seed=0)
     file_form = Sample(key="clip", dataset="x", split="test", label=0, data=Video(path=str(tmp_path / "a.mp4")))
-    fitted = MILRanking(iterations=1, batch_size=1).fit(videos(5, 4, "train"), seed=0)
+    fitted = MILRanking(threads=1, iterations=1, batch_size=1).fit(videos(5, 4, "train"), seed=0)
     with pytest.raises(ConfigError, match="clip.*source='rtfm'"):
         fitted.score_samples([file_form])
     with pytest.raises(ConfigError, match="segments"):

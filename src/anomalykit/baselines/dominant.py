@@ -66,7 +66,8 @@ class DominantConfig(DetectorConfig):
     standardize: bool = param(False, choices=(True, False), doc="z-score node features with training statistics")
     reduction: str = param("max", choices=("max", "mean"), doc="graph score from the node scores")
     max_nodes: int = param(10_000, low=2, doc="largest graph accepted (the structure decoder is dense)")
-    threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
+    threads: int = param(0, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's "
+                         "setting; 1 is fastest for tiny problems)")
 
 
 def normalized_adjacency(edge_index: np.ndarray, num_nodes: int, undirected: bool = True) -> torch.Tensor:
@@ -261,7 +262,7 @@ class Dominant(Detector):
         train = [_example_graph(rng, "example/train", anomalous=True)]
         test = [_example_graph(rng, "example/test_anomalous", anomalous=True),
                 _example_graph(rng, "example/test_normal", anomalous=False)]
-        return {"epochs": 20, "hidden_dim": 16}, train, test
+        return {"epochs": 20, "hidden_dim": 16, "threads": 1}, train, test
 
 
 def _example_graph(rng: np.random.Generator, key: str, anomalous: bool) -> Sample:
@@ -280,12 +281,17 @@ def _example_graph(rng: np.random.Generator, key: str, anomalous: bool) -> Sampl
 
 def graph_report(detector: Detector, sample: Sample, contamination: float | None = None) -> FairGADReport:
     """AUROC and AUPRC over the nodes of ``sample`` and the FairGAD fairness gaps (ΔSP, ΔEO) of
-    the node predictions at ``contamination`` (default: the detector's), from its per-node map."""
+    the node predictions at ``contamination``, from the detector's per-node map.
+
+    ``contamination`` defaults to the graph's own (``sample.meta["contamination"]``, which the
+    ``fairgad`` loader sets from the file, as the FairGAD benchmark does), else the detector's."""
     graph = sample.data
     if not isinstance(graph, Graph) or graph.sensitive is None or sample.target is None:
         raise ConfigError(f"graph_report: {sample.key} needs a Graph with a sensitive attribute and node targets")
     output = detector.score_samples([sample])[0]
     if output.anomaly_map is None:
         raise ConfigError(f"graph_report: {detector.name} gives no per-node scores")
-    share = detector.config.contamination if contamination is None else contamination
+    share = contamination
+    if share is None:
+        share = float(sample.meta.get("contamination") or detector.config.contamination)
     return fairgad_report(np.asarray(sample.target) > 0, output.anomaly_map, graph.sensitive, contamination=share)

@@ -57,7 +57,8 @@ class MILRankingConfig(DetectorConfig):
     lambda_sparse: float = param(8e-5, low=0.0, doc="sparsity weight λ₂")
     normalize: bool = param(True, choices=(True, False), doc="L2-normalise segment (and snippet) features")
     test_resolution: str = param("segments", choices=("segments", "snippets"))
-    threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
+    threads: int = param(0, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's "
+                         "setting; 1 is fastest for tiny problems)")
 
 
 def snippet_features(sample: Sample) -> np.ndarray:
@@ -219,7 +220,7 @@ class MILRanking(Detector):
         train = [_example_video(rng, direction, f"example/train_{i}", i % 2 == 0, "train") for i in range(8)]
         test = [_example_video(rng, direction, f"example/test_{i}", i % 2 == 0, "test") for i in range(4)]
         params = {"iterations": 60, "batch_size": 4, "optimizer": "adam", "learning_rate": 0.003, "segments": 8,
-                  "hidden_1": 32, "hidden_2": 8, "dropout": 0.1}
+                  "hidden_1": 32, "hidden_2": 8, "dropout": 0.1, "threads": 1}
         return params, train, test
 
 
