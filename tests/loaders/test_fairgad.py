@@ -96,6 +96,7 @@ def test_builder_pickle_matches_the_torch_geometric_file(tmp_path):
 
 def test_graph_option_aliases_and_missing_files(fairgad, tmp_path):
     assert anomalykit.load("fairgad", fairgad.root, graph="twitter").keys == ["twitter"]
+    assert anomalykit.load("fairgad", fairgad.root, graph=["twitter", "reddit", "twitter"]).keys == ["twitter", "reddit"]
     with pytest.raises(ConfigError, match="graph must be one of reddit, twitter"):
         anomalykit.load("fairgad", fairgad.root, graph="cora")
     alias = tmp_path / "alias" / "data"

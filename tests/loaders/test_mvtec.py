@@ -45,6 +45,7 @@ def test_grayscale_category_converted_to_rgb(mvtec):
 
 def test_category_and_split_options(mvtec):
     assert len(anomalykit.load("mvtec_ad", mvtec.root, category=["bottle", "grid"])) == 16
+    assert len(anomalykit.load("mvtec_ad", mvtec.root, category=["grid", "bottle", "grid"])) == 16
     assert len(anomalykit.load("mvtec_ad", mvtec.root, category="bottle", split="train")) == 3
     with pytest.raises(ConfigError, match="split"):
         anomalykit.load("mvtec_ad", mvtec.root, split="validation")

@@ -91,6 +91,13 @@ def test_bad_split_rows_name_the_line(tmp_path):
         anomalykit.load("visa", built.root, category="pcb9")
 
 
+@pytest.mark.parametrize("layout", ["original", "anomalib"])
+def test_a_category_named_twice_is_loaded_once(tmp_path, layout):
+    built = build("visa", tmp_path / "visa", layout=layout)
+    ds = anomalykit.load("visa", built.root, category=["pcb1", "capsules", "pcb1"], **built.options)
+    assert len(ds) == built.expected["total"] and len(set(ds.keys)) == len(ds)
+
+
 def test_split_file_option(tmp_path):
     built = build("visa", tmp_path / "visa")
     custom = built.root / "split_csv" / "2cls_fewshot.csv"

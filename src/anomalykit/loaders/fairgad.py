@@ -261,6 +261,8 @@ class FairGAD(DatasetLoader):
         unknown = [g for g in wanted if g not in GRAPHS]
         if unknown:
             raise ConfigError(f"fairgad: graph must be one of {', '.join(GRAPHS)} or 'all', got {', '.join(unknown)}")
+        if wanted:  # a name given twice must not give its graph twice
+            self.graph = list(dict.fromkeys(wanted))
 
     def graph_file(self, graph: str) -> Path | None:
         for folder in (self.root, self.root / "data"):

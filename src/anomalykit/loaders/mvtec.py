@@ -47,6 +47,8 @@ class MVTecAD(DatasetLoader):
     def validate_options(self) -> None:
         if self.split not in (None, "train", "test"):
             raise ConfigError(f"mvtec_ad: split must be 'train', 'test' or None, got {self.split!r}")
+        if self.as_list(self.category) is not None:  # a name given twice must not give its samples twice
+            self.category = list(dict.fromkeys(self.as_list(self.category)))
 
     def categories(self) -> list[str]:
         wanted = self.as_list(self.category)

@@ -126,6 +126,8 @@ class VisA(DatasetLoader):
         for name in self.as_list(self.category) or []:
             if name not in CATEGORIES:
                 raise ConfigError(f"visa: unknown category {name!r}; VisA categories: {', '.join(CATEGORIES)}")
+        if self.as_list(self.category) is not None:  # a name given twice must not give its samples twice
+            self.category = list(dict.fromkeys(self.as_list(self.category)))
 
     # -- layout ------------------------------------------------------------------------------
     def _split_csv_path(self) -> Path:
