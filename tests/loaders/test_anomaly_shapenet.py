@@ -72,6 +72,15 @@ def test_unparseable_name_and_point_count_mismatch(tmp_path):
         sample_ds[0]
 
 
+def test_verify_checks_the_published_test_count_range(tmp_path):
+    built = build("anomaly_shapenet", tmp_path / "asn", classes={"cup0": tuple(f"bulge{j}" for j in range(14)),
+                                                                 "cap3": ("bulge0",)}, n_points=40)
+    report = anomalykit.load("anomaly_shapenet", built.root).loader.verify()
+    assert report.counts["cup0/test/good"] + report.counts["cup0/test/defect"] == 15
+    assert report.count_mismatches == ["cap3: 2 test clouds, expected 15 to 24"]
+    assert not report.missing and not report.malformed
+
+
 def test_missing_class_names_the_homepage(shapenet):
     with pytest.raises(DatasetNotFoundError, match=r"'bag0'.*Chopper-233/Anomaly-ShapeNet.*CC BY 4.0"):
         anomalykit.load("anomaly_shapenet", shapenet.root, category="bag0")

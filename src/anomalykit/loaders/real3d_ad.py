@@ -305,7 +305,9 @@ class PointCloudADLoader(DatasetLoader):
             for column in ("path", "mask_path"):
                 if row[column] and not (self.root / row[column]).exists():
                     report.missing.append(row[column])
-        expected_all = self.card().get("expected_counts", {}).get("categories", {})
+        card_counts = self.card().get("expected_counts", {})
+        expected_all = card_counts.get("categories", {})
+        test_range = card_counts.get("test_per_class")  # [low, high] where only a range is published
         by_category: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_category.setdefault(row["category"], []).append(row)
@@ -315,6 +317,9 @@ class PointCloudADLoader(DatasetLoader):
             for group, count in found_all.items():
                 report.counts[f"{category}/{group}"] = count
             expected = expected_all.get(category)
+            tests = found_all["test/good"] + found_all["test/defect"]
+            if test_range and self.split != "train" and not test_range[0] <= tests <= test_range[1]:
+                report.count_mismatches.append(f"{category}: {tests} test clouds, expected {test_range[0]} to {test_range[1]}")
             if expected is None:
                 if self.closed_category_list and category not in self.known_categories:
                     report.extra.append(f"{category}/ (not a {self.name} category)")
