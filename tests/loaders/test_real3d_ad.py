@@ -120,7 +120,7 @@ def test_macos_archive_leftovers_are_ignored(tmp_path):
 
 def test_verify_compares_with_the_card(real3d):
     report = anomalykit.load("real3d_ad", real3d.root).loader.verify()
-    assert not report.missing and not report.malformed
+    assert not report.missing and not report.malformed and not report.extra
     assert report.counts["airplane/train"] == 3
     assert "airplane: found {'train': 3, 'test/good': 2, 'test/defect': 2}" in report.count_mismatches[0]
 
@@ -185,6 +185,7 @@ def test_ground_truth_whitespace_and_float_labels(tmp_path):
 def test_missing_ground_truth(tmp_path):
     built = fresh(tmp_path, categories=("gemstone",))
     gt = next((built.root / "gemstone/gt").glob("*_sink_cut.txt"))
+    (built.root / "gemstone/gt/99_bulge.txt").write_text(gt.read_text())  # for no test file
     gt.unlink()
     with pytest.raises(DatasetNotFoundError, match=gt.name):
         anomalykit.load("real3d_ad", built.root)
@@ -193,6 +194,7 @@ def test_missing_ground_truth(tmp_path):
     assert len(ds) == built.expected["total"] - 1
     report = ds.loader.verify()
     assert any(gt.name in m for m in report.missing)
+    assert report.extra == ["gemstone/gt/99_bulge.txt (no test file of that name)"]
     # the training split does not depend on test ground truth: nothing raised, nothing skipped
     train = anomalykit.load("real3d_ad", built.root, split="train")
     assert len(train) == 3 and train.loader.skipped == []

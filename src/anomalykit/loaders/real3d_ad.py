@@ -284,8 +284,9 @@ class PointCloudADLoader(DatasetLoader):
         """Check paths, ground-truth files and, for the categories present, the card's counts.
 
         Whether the card's counts include the augmented ``_cut``/``copy`` files is not known, so
-        a category matches when either count (with or without them) agrees. ``decode=True``
-        also reads every file and lists the malformed ones.
+        a category matches when either count (with or without them) agrees. A ground-truth file
+        named after no test file is reported as extra. ``decode=True`` also reads every file
+        and lists the malformed ones.
         """
         report = VerifyReport(self.name, str(self.root))
         strict, self.strict = self.strict, False
@@ -305,6 +306,14 @@ class PointCloudADLoader(DatasetLoader):
             for column in ("path", "mask_path"):
                 if row[column] and not (self.root / row[column]).exists():
                     report.missing.append(row[column])
+        if self.split != "train":
+            for folder in self.categories().values():
+                gt_dir = self.gt_dir(folder)
+                if gt_dir is None:
+                    continue
+                test_stems = {p.stem for p in self._pcd_files(folder / "test")}
+                for orphan in sorted(p for p in gt_dir.glob("*.txt") if p.stem not in test_stems and not _hidden(p)):
+                    report.extra.append(f"{orphan.relative_to(self.root).as_posix()} (no test file of that name)")
         card_counts = self.card().get("expected_counts", {})
         expected_all = card_counts.get("categories", {})
         test_range = card_counts.get("test_per_class")  # [low, high] where only a range is published
