@@ -1,6 +1,11 @@
 """``anomalykit generate pointcloud``: shards, card and previews from meshes or a dataset."""
 
+import runpy
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 import trimesh
 from typer.testing import CliRunner
 
@@ -80,3 +85,18 @@ def test_summary_lists_only_files_written_by_the_run(tmp_path):
     assert "manifest.json" in without.stdout and "previews.png" not in without.stdout
     negative = runner.invoke(app, [*args, "--previews", "-1"])
     assert negative.exit_code == 1 and "previews must be >= 0" in negative.output
+
+
+def test_script_is_the_same_command(tmp_path, monkeypatch):
+    built = build("real3d_ad", tmp_path / "real3d")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_pointclouds.py"
+    args = ["patchgen", "--from", "real3d_ad", "--root", str(built.root), "--limit", "2", "--previews", "0",
+            "--seed", "4"]
+    monkeypatch.setattr(sys, "argv", [str(script), *args, "--out", str(tmp_path / "s")])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_info.value.code in (0, None)
+    assert runner.invoke(app, ["generate", "pointcloud", *args, "--out", str(tmp_path / "c")]).exit_code == 0
+    tars = sorted(p.name for p in (tmp_path / "c" / "data").glob("*.tar"))
+    assert tars and all((tmp_path / "s" / "data" / t).read_bytes() == (tmp_path / "c" / "data" / t).read_bytes()
+                        for t in tars)
