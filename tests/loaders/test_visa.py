@@ -46,6 +46,13 @@ def test_converted_layouts(tmp_path, layout):
     assert set(anomalous.manifest.column("defect").to_pylist()) == {"bad"}
     sample = anomalous[0]
     assert sample.target.ndim == 2 and sample.target.max() == 1  # 3-channel anomalib masks handled
+    # every converted sample has the pixels and mask of its original (same builder seed)
+    original = anomalykit.load("visa", build("visa", tmp_path / "original").root)
+    by_original = {(s.category, s.meta["path"].rsplit("/", 1)[-1], s.label): s for s in original}
+    for converted in ds:
+        source = by_original[(converted.category, converted.meta["path"].rsplit("/", 1)[-1], converted.label)]
+        np.testing.assert_array_equal(converted.data.pixels, source.data.pixels)
+        np.testing.assert_array_equal(converted.target, source.target)
     # a converted tree holds one split: asking for another is an error, not a silent substitution
     error, message = ((ConfigError, r"split_file='2cls_fewshot' needs split_csv/.* holds the 1cls split") if layout == "anomalib"
                       else (FileNotFoundError, r"split_csv/2cls_fewshot.csv, visa_pytorch/<category>, 2cls_fewshot/<category>"))
