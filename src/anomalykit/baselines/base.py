@@ -68,8 +68,17 @@ class Detector:
     version: ClassVar[str] = "1"
     modality: ClassVar[Modality]
     config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
-    #: whether ``fit`` needs anomalous samples too (supervised or weakly supervised methods)
+    #: whether ``fit`` reads sample labels (supervised or weakly supervised methods)
     uses_labels: ClassVar[bool] = False
+    #: whether ``fit`` takes samples of any label without reading it (e.g. a graph detector
+    #: that trains on the very graph whose nodes it scores)
+    trains_on_any_sample: ClassVar[bool] = False
+
+    @classmethod
+    def training_data(cls) -> str:
+        if cls.uses_labels:
+            return "labelled samples"
+        return "any samples (labels unused)" if cls.trains_on_any_sample else "normal samples"
 
     def __init__(self, config: DetectorConfig | dict[str, Any] | None = None, **params: Any) -> None:
         if isinstance(config, DetectorConfig):
@@ -103,7 +112,7 @@ class Detector:
         """Fit on ``samples`` (an ``AnomalyDataset`` or any iterable of samples); returns self."""
         train = _as_list(samples, "fit")
         self._check_modality(train)
-        if not self.uses_labels and any(s.label == 1 for s in train):
+        if not (self.uses_labels or self.trains_on_any_sample) and any(s.label == 1 for s in train):
             raise ConfigError(
                 f"{self.name}: fit() received anomalous samples; this detector trains on normal data "
                 f"(use dataset.filter(split='train', label=0))"

@@ -13,7 +13,7 @@ Plain torch: no torch_geometric needed.
 
 Graph anomaly detection is transductive and unsupervised: the "training samples" are graphs,
 and the usual protocol fits on a graph and scores that graph's nodes. ``fit`` therefore accepts
-graphs whose sample label is 1 (``uses_labels = True`` only lifts the normal-only check of
+graphs whose sample label is 1 (``trains_on_any_sample = True`` only lifts the normal-only check of
 ``Detector.fit``; node labels in ``target`` are never read). Each ``DetectorOutput`` holds the
 per-node scores (N,) aligned with the graph's target; the sample score is their max or mean.
 
@@ -144,7 +144,7 @@ class Dominant(Detector):
     config_class = DominantConfig
     config: DominantConfig
     #: fit() takes graphs holding anomalous nodes: training is unsupervised, node labels unused
-    uses_labels = True
+    trains_on_any_sample = True
 
     # -- helpers -------------------------------------------------------------------------------
     def _graph(self, sample: Sample) -> Graph:

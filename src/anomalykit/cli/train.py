@@ -41,7 +41,7 @@ def train_command(
         raise ConfigError(f"{baseline} detects {detector.modality.value} anomalies; {dataset_name} holds "
                           f"{dataset.modality.value} samples")
     train = dataset.filter(split=train_split)
-    if not detector.uses_labels:
+    if not (detector.uses_labels or detector.trains_on_any_sample):
         train = train.filter(label=0)
     test = dataset.filter(split=test_split)
     if len(train) == 0 or len(test) == 0:
@@ -70,5 +70,5 @@ def baselines_command() -> None:
 
     table = Table("name", "modality", "trains on")
     for name, detector_class in BASELINES.items():
-        table.add_row(name, detector_class.modality.value, "labelled samples" if detector_class.uses_labels else "normal samples")
+        table.add_row(name, detector_class.modality.value, detector_class.training_data())
     out.print(table)
