@@ -131,6 +131,18 @@ def test_event_info_problems(care_copy):
     assert "event_info.csv, line 3: event_label" in messages and "datasets/7.csv has no row in event_info.csv" in messages
     assert any("7.csv has no row in event_info.csv" in reason for _, reason in ds.loader.skipped)
 
+    # an unknown column and a truncated row: the first is the error, both are reported when lenient
+    farm_c = care_copy.root / "Wind Farm C" / "event_info.csv"
+    _rewrite(farm_c, 1, lambda line: line + ";notes")
+    _rewrite(farm_c, 3, lambda line: ";".join(line.split(";")[:4]))
+    with pytest.raises(MalformedFileError, match=r"Wind Farm C/event_info.csv, line 1: unknown column 'notes' \(1 more problem"):
+        anomalykit.load("care", care_copy.root, farm="C")
+    with pytest.warns(UserWarning, match="truncated row"):
+        lenient_c = anomalykit.load("care", care_copy.root, farm="C", strict=False)
+    assert lenient_c.keys == ["C/1"]
+    assert [reason for _, reason in lenient_c.loader.skipped][:2] == [
+        "unknown column 'notes' (ignored)", "truncated row: 4 fields, the header has 9 (row skipped)"]
+
     _rewrite(path, 2, lambda line: line.replace("-", "/", 1))
     with pytest.raises(MalformedFileError, match=r"line 2: event_start: unparsable date"):
         anomalykit.load("care", care_copy.root, farm="B")
