@@ -139,3 +139,22 @@ def test_bad_requests_name_what_is_wrong(mvtec, tmp_path):
             prepare_generator(series[0], {}, "mvtec_ad", mvtec.root)
     with pytest.raises(anomalykit.AnomalyKitError, match="perlinn"):
         prepare_generator("perlinn", {}, "mvtec_ad", mvtec.root)
+
+
+def test_nsa_donors_are_loaded_with_the_sources_load_options(mvtec, monkeypatch):
+    generator = prepare_generator("nsa", {"width_bounds": [[0.1, 0.4], [0.1, 0.4]]}, "mvtec_ad", mvtec.root,
+                                  {"strict": False})
+    assert generator.config.donor_load_options == {"strict": False}
+    source = image_sources("mvtec_ad", mvtec.root, category="bottle")[0]
+    calls = []
+    real_load = anomalykit.load
+
+    def recording_load(name, root, **options):
+        calls.append(options)
+        return real_load(name, root, **options)
+
+    monkeypatch.setattr(anomalykit, "load", recording_load)
+    out = generator(source, seed=0)
+    assert calls == [{"strict": False}] and out.provenance["donor"].startswith("bottle/train/good/")
+    with pytest.raises(ConfigError, match="donor_load_options"):
+        anomalykit.get_generator("nsa", donor_load_options={"strict": False})

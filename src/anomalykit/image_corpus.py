@@ -82,9 +82,11 @@ def image_sources(dataset: str, root: str | Path, *, category: str | Sequence[st
     return sources
 
 
-def prepare_generator(method: str, options: dict[str, Any] | None, dataset: str, root: str | Path) -> Generator:
+def prepare_generator(method: str, options: dict[str, Any] | None, dataset: str, root: str | Path,
+                      load_options: dict[str, Any] | None = None) -> Generator:
     """Instantiate ``method``; a generator taking donor images from a dataset (``donor_dataset``
-    and ``donor_root`` config fields, as NSA has) gets the source dataset unless told otherwise."""
+    and ``donor_root`` config fields, as NSA has) gets the source dataset, loaded with the same
+    ``load_options``, unless told otherwise."""
     from .generators.base import GENERATORS
 
     cls = GENERATORS.get(method)
@@ -96,6 +98,8 @@ def prepare_generator(method: str, options: dict[str, Any] | None, dataset: str,
     donors_set = any(options.get(k) is not None for k in ("donor_dataset", "donor_root", "donor_dir"))
     if {"donor_dataset", "donor_root"} <= names and not donors_set:
         options.update(donor_dataset=dataset, donor_root=str(Path(root).expanduser().resolve()))
+        if load_options and "donor_load_options" in names:
+            options["donor_load_options"] = dict(load_options)
     return get_generator(method, **options)
 
 
@@ -131,7 +135,7 @@ def generate_image_corpus(
         raise ConfigError(f"contact_sheet must be >= 0 (samples drawn), got {contact_sheet}")
     out_dir = Path(out_dir)
     sources = image_sources(dataset, root, category=category, load_options=load_options)
-    generator = prepare_generator(method, options, dataset, root)
+    generator = prepare_generator(method, options, dataset, root, load_options)
     settings = {
         "method": generator.name,
         "generator_version": generator.version,

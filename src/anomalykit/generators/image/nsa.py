@@ -19,9 +19,9 @@ Labels (``label_mode``):
 
 Both NSA labels are restricted to changed pixels, so no unchanged pixel is ever labelled.
 
-Donors: ``donor_dir`` (a folder of images), ``donor_dataset`` + ``donor_root`` (normal training
-images of the same category of a registered dataset; the corpus pipeline fills these with the
-dataset it runs on), or, when neither is set, the image itself (NSA's ``same=True``).
+Donors: ``donor_dir`` (a folder of images), ``donor_dataset`` + ``donor_root`` (+
+``donor_load_options``: normal training images of the same category of a registered dataset;
+the corpus pipeline fills these with the dataset it runs on and its loader options), or, when neither is set, the image itself (NSA's ``same=True``).
 
 >>> import anomalykit
 >>> from anomalykit.generators.image._procedural import example_source
@@ -112,6 +112,7 @@ class NSAConfig(GeneratorConfig):
     donor_dir: str | None = param(None, doc="folder of donor images")
     donor_dataset: str | None = param(None, doc="registered dataset whose normal training images are donors")
     donor_root: str | None = param(None)
+    donor_load_options: dict | None = param(None, doc="loader options of donor_dataset (those of the sources)")
     reproduce_reference_quirks: bool = param(False, doc="clip resized patches to the half-width bounds, as NSA's code does")
 
     def validate(self) -> None:
@@ -120,6 +121,10 @@ class NSAConfig(GeneratorConfig):
             raise ConfigError(f"NSAConfig.resize_low ({self.resize_low}) is above resize_high ({self.resize_high})")
         if self.width_bounds is not None:
             self.width_bounds = [list(pair) for pair in _check_bounds(self.width_bounds)]
+        if self.donor_load_options is not None and (self.donor_dataset is None
+                                                     or not isinstance(self.donor_load_options, dict)):
+            raise ConfigError(f"NSAConfig.donor_load_options: a mapping of loader options for donor_dataset, got "
+                              f"{self.donor_load_options!r}" + ("" if self.donor_dataset else " without donor_dataset"))
         if (self.donor_dataset is None) != (self.donor_root is None):
             raise ConfigError("NSAConfig: donor_dataset and donor_root go together (the dataset name and its root folder)")
         if self.donor_dir is not None and self.donor_dataset is not None:
@@ -219,7 +224,7 @@ class NSAGenerator(Generator):
             donor = read_rgb(path, (height, width), gray=channels == 1)
             return donor, {"donor": Path(path).relative_to(folder).as_posix()}, None
         if c.donor_dataset is not None:
-            sample = _pick_donor(c.donor_dataset, c.donor_root, source, rng)  # type: ignore[arg-type]
+            sample = _pick_donor(c.donor_dataset, c.donor_root, c.donor_load_options, source, rng)  # type: ignore[arg-type]
             donor = sample.data.pixels
             if donor.shape[2] != channels:
                 donor = cv2.cvtColor(donor, cv2.COLOR_RGB2GRAY)[:, :, None] if channels == 1 else np.repeat(donor, 3, axis=2)
@@ -391,17 +396,21 @@ def _seamless_clone(dest: np.ndarray, patch: np.ndarray, clone_mask: np.ndarray,
     return blended[:, :, :1] if gray else blended
 
 
-_DONOR_POOLS: dict[tuple[str, str], Any] = {}
+_DONOR_POOLS: dict[tuple[str, str, str], Any] = {}
 
 
-def _pick_donor(dataset: str, root: str, source: Sample, rng: np.random.Generator) -> Sample:
-    """A normal training image of the source's category (not the source) from a registered dataset."""
+def _pick_donor(dataset: str, root: str, load_options: dict[str, Any] | None, source: Sample,
+                rng: np.random.Generator) -> Sample:
+    """A normal training image of the source's category (not the source) from a registered dataset,
+    loaded with the same options as the sources (a split file decides what is training data)."""
+    import json
+
     import anomalykit
 
-    key = (dataset, str(root))
+    key = (dataset, str(root), json.dumps(load_options or {}, sort_keys=True, default=str))
     pool = _DONOR_POOLS.get(key)
     if pool is None:
-        normal = anomalykit.load(dataset, root).filter(split="train", label=0)
+        normal = anomalykit.load(dataset, root, **(load_options or {})).filter(split="train", label=0)
         pool = (normal, normal.manifest.column("key").to_pylist(), normal.manifest.column("category").to_pylist())
         _DONOR_POOLS[key] = pool
     normal, keys, categories = pool
