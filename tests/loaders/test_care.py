@@ -137,8 +137,10 @@ def test_event_info_problems(care_copy):
     _rewrite(farm_c, 3, lambda line: ";".join(line.split(";")[:4]))
     with pytest.raises(MalformedFileError, match=r"Wind Farm C/event_info.csv, line 1: unknown column 'notes' \(1 more problem"):
         anomalykit.load("care", care_copy.root, farm="C")
-    with pytest.warns(UserWarning, match="truncated row"):
+    with pytest.warns(UserWarning) as record:
         lenient_c = anomalykit.load("care", care_copy.root, farm="C", strict=False)
+    messages = " ".join(str(w.message) for w in record)
+    assert "truncated row" in messages and "datasets/4.csv has no row in event_info.csv" in messages
     assert lenient_c.keys == ["C/1"]
     assert [reason for _, reason in lenient_c.loader.skipped][:2] == [
         "unknown column 'notes' (ignored)", "truncated row: 4 fields, the header has 9 (row skipped)"]
