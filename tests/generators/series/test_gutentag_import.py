@@ -63,3 +63,14 @@ def test_unsupported_or_impossible_gutentag_entries(series, message):
     with pytest.raises(ConfigError) as info:
         from_gutentag({"timeseries": [series]})
     assert message in str(info.value)
+
+
+def test_config_entries_that_would_be_lost_are_reported():
+    sine = {"base-oscillations": [{"kind": "sine"}], "length": 200}
+    with pytest.raises(ConfigError, match=r"timeseries\[1\]\.name: 'a' names an earlier time series"):
+        from_gutentag({"timeseries": [{"name": "a", **sine}, {"name": "a", **sine}]})
+    with pytest.raises(ConfigError, match=r"timeseries\[0\]\.channels: 2, but 1 base oscillation"):
+        from_gutentag({"timeseries": [{"name": "a", "channels": 2, **sine}]})
+    with pytest.warns(UserWarning, match="semi-supervised training files are not written"):
+        configs = from_gutentag({"timeseries": [{"name": "a", "semi-supervised": True, "channels": 1, **sine}]})
+    assert list(configs) == ["a"]

@@ -19,6 +19,7 @@ anomaly (GutenTAG stacks several); ``custom-input`` and GutenTAG's formula synta
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,19 @@ def from_gutentag(source: dict[str, Any] | str | Path) -> dict[str, SeriesConfig
         if not isinstance(series, dict):
             raise ConfigError(f"{path}: expected a mapping, got {series!r}")
         name = str(series.get("name", f"ts-{i}"))
+        if name in configs:
+            raise ConfigError(f"{path}.name: {name!r} names an earlier time series too; names must be unique")
         oscillations = series.get("base-oscillations", series.get("base_oscillations"))
         if not isinstance(oscillations, list) or not oscillations:
             raise ConfigError(f"{path}.base-oscillations: required, one entry per channel")
+        channels = series.get("channels")
+        if channels is not None and channels != len(oscillations):
+            raise ConfigError(f"{path}.channels: {channels}, but {len(oscillations)} base oscillation(s) are given "
+                              f"(one per channel)")
+        unread = [k for k in ("semi-supervised", "supervised") if series.get(k)]
+        if unread:
+            warnings.warn(f"{path} ({name}): {', '.join(unread)} training files are not written; only the test "
+                          f"series is generated", stacklevel=2)
         config = {
             "name": name,
             "length": series.get("length", _DEFAULT_LENGTH),
