@@ -24,6 +24,14 @@ def test_original_layout_counts_defects_and_masks(tmp_path):
     assert anomalous.target.sum() > 0 and anomalous.data.pixels.shape == (24, 36, 3)
 
 
+def test_image_anno_paths_relative_to_the_category_folder(tmp_path):
+    built = build("visa", tmp_path / "visa")
+    anno = built.root / "pcb1" / "image_anno.csv"
+    anno.write_text(anno.read_text().replace("pcb1/Data/", "Data/"))
+    ds = anomalykit.load("visa", built.root, category="pcb1")
+    assert sorted(ds.filter(label=1).manifest.column("defect").to_pylist()) == ["bent", "melt,scratch"]
+
+
 def test_split_csv_has_crlf_and_parses(tmp_path):
     built = build("visa", tmp_path / "visa")
     raw = (built.root / "split_csv/1cls.csv").read_bytes()

@@ -182,7 +182,10 @@ class VisA(DatasetLoader):
             anomalous = record["label"] == "anomaly"
             defect = None
             if anomalous:
-                defect = annotations[category].get(record["image"]) or "anomaly"
+                # image_anno.csv's paths are relative to the dataset root; the file is not
+                # documented, so paths relative to the category folder are accepted too
+                labels = annotations[category]
+                defect = labels.get(record["image"]) or labels.get(record["image"].partition("/")[2]) or "anomaly"
             rows.append(
                 {
                     "key": record["image"],
