@@ -68,3 +68,14 @@ def test_config_ranges():
         USADDetector(alpha=0.0, beta=0.0)
     with pytest.raises(ConfigError, match="epochs"):
         USADDetector(epochs=0)
+
+
+def test_gradient_clearing_modes_differ(fitted):
+    detector, params, train, test = fitted
+    separate = USADDetector(**params, gradients="separate").fit(train, seed=0)
+    assert separate.loss_history_.shape == detector.loss_history_.shape
+    assert not np.allclose(separate.loss_history_[1:], detector.loss_history_[1:])
+    # epoch 1 starts from the same weights; its first phase-1 loss is the same in both modes
+    assert separate.loss_history_[0, 0] == pytest.approx(detector.loss_history_[0, 0], rel=0.05)
+    with pytest.raises(ConfigError, match="gradients"):
+        USADDetector(gradients="none")

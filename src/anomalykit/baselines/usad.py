@@ -8,8 +8,13 @@ in two phases per batch with two Adam optimisers,
 * phase 1 (E, D1): ``1/n * |w - AE1(w)|^2 + (1 - 1/n) * |w - AE2(AE1(w))|^2``
 * phase 2 (E, D2): ``1/n * |w - AE2(w)|^2 - (1 - 1/n) * |w - AE2(AE1(w))|^2``
 
-so AE1 learns to fool AE2 and AE2 learns to tell real windows from AE1's reconstructions. The
-window score is ``alpha * |w - AE1(w)|^2 + beta * |w - AE2(AE1(w))|^2`` (mean squared over the
+so AE1 learns to fool AE2 and AE2 learns to tell real windows from AE1's reconstructions.
+``gradients="reference"`` (the default) clears gradients as the authors' code does: phase 1's
+gradients on D2, and phase 2's on D1, are not cleared before the other phase's step, so they are
+added to it; ``"separate"`` clears every gradient before each phase (the objective exactly as
+written above).
+
+The window score is ``alpha * |w - AE1(w)|^2 + beta * |w - AE2(AE1(w))|^2`` (mean squared over the
 window's values, as the reference code computes it); a step's score is the mean over the windows
 covering it (anomaly map of shape (T,)); the sample score aggregates the map.
 
@@ -56,6 +61,8 @@ class USADConfig(DetectorConfig):
     max_train_windows: int = param(50_000, low=0, high=10_000_000, doc="training windows kept at most (0 = all)")
     aggregate: str = param("max", choices=AGGREGATES)
     threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
+    gradients: str = param("reference", choices=("reference", "separate"),
+                           doc="clear gradients as the authors' code does, or before each phase")
 
     def validate(self) -> None:
         super().validate()
@@ -137,16 +144,19 @@ class USADDetector(Detector):
                 totals = np.zeros(2)
                 for batch in torch.randperm(len(inputs), generator=order).split(cfg.batch_size):
                     w = inputs[batch]
-                    net.zero_grad()
+                    if cfg.gradients == "separate":
+                        net.zero_grad()
                     w1, w2, w3 = net(w)
                     loss1 = torch.mean((w - w1) ** 2) / n + (1 - 1 / n) * torch.mean((w - w3) ** 2)
                     loss1.backward()
                     first.step()
-                    net.zero_grad()
+                    first.zero_grad() if cfg.gradients == "reference" else net.zero_grad()
                     w1, w2, w3 = net(w)
                     loss2 = torch.mean((w - w2) ** 2) / n - (1 - 1 / n) * torch.mean((w - w3) ** 2)
                     loss2.backward()
                     second.step()
+                    if cfg.gradients == "reference":
+                        second.zero_grad()
                     totals += (loss1.item() * len(batch), loss2.item() * len(batch))
                 self.loss_history_[epoch] = totals / len(inputs)
             net.eval()
