@@ -71,6 +71,10 @@ def test_config_entries_that_would_be_lost_are_reported():
         from_gutentag({"timeseries": [{"name": "a", **sine}, {"name": "a", **sine}]})
     with pytest.raises(ConfigError, match=r"timeseries\[0\]\.channels: 2, but 1 base oscillation"):
         from_gutentag({"timeseries": [{"name": "a", "channels": 2, **sine}]})
+    with pytest.raises(ConfigError, match=r"timeseries\[0\]: unknown key\(s\) lenght"):
+        from_gutentag({"timeseries": [{"name": "a", "lenght": 300, **sine}]})
+    with pytest.raises(ConfigError, match=r"timeseries\[0\]\.anomalies\[0\]: unknown key\(s\) creeping"):
+        from_gutentag({"timeseries": [{"name": "a", **sine, "anomalies": [{"creeping": 5, "kinds": [{"kind": "mean"}]}]}]})
     with pytest.warns(UserWarning, match="semi-supervised training files are not written"):
         configs = from_gutentag({"timeseries": [{"name": "a", "semi-supervised": True, "channels": 1, **sine}]})
     assert list(configs) == ["a"]

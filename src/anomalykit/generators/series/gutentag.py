@@ -32,6 +32,18 @@ _DEFAULT_LENGTH = 10_000
 _DEFAULT_ANOMALY_LENGTH = 200
 
 
+_SERIES_KEYS = ("name", "length", "channels", "semi-supervised", "supervised", "base-oscillations",
+                "base_oscillations", "anomalies")
+_ANOMALY_KEYS = ("position", "exact-position", "exact_position", "length", "channel", "creeping-length",
+                 "creeping_length", "kinds")
+
+
+def _check_keys(entry: dict[str, Any], known: tuple[str, ...], path: str) -> None:
+    unknown = sorted(str(k) for k in entry if k not in known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; GutenTAG's keys here: {', '.join(known)}")
+
+
 def _channel(oscillation: Any, path: str) -> dict[str, Any]:
     if not isinstance(oscillation, dict) or "kind" not in oscillation:
         raise ConfigError(f"{path}: expected a base oscillation with a kind, got {oscillation!r}")
@@ -50,6 +62,7 @@ def _channel(oscillation: Any, path: str) -> dict[str, Any]:
 def _anomaly(anomaly: Any, path: str) -> dict[str, Any]:
     if not isinstance(anomaly, dict):
         raise ConfigError(f"{path}: expected a mapping, got {anomaly!r}")
+    _check_keys(anomaly, _ANOMALY_KEYS, path)
     kinds = anomaly.get("kinds")
     if not isinstance(kinds, list) or not kinds:
         raise ConfigError(f"{path}.kinds: required, a list with one anomaly kind")
@@ -90,6 +103,7 @@ def from_gutentag(source: dict[str, Any] | str | Path) -> dict[str, SeriesConfig
         path = f"timeseries[{i}]"
         if not isinstance(series, dict):
             raise ConfigError(f"{path}: expected a mapping, got {series!r}")
+        _check_keys(series, _SERIES_KEYS, path)
         name = str(series.get("name", f"ts-{i}"))
         if name in configs:
             raise ConfigError(f"{path}.name: {name!r} names an earlier time series too; names must be unique")
