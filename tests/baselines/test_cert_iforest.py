@@ -90,3 +90,12 @@ def test_bad_input(cert):
     odd = Sample(key="odd/day", dataset="x", split="train", label=0, data=EventLog(pa.table({"x": [1, 2]})))
     with pytest.raises(ConfigError, match="odd/day"):
         CertIForestDetector().fit([odd])
+
+
+def test_refitting_trains_the_autoencoder_again(cert):
+    train, test = cert
+    detector = CertIForestDetector(model="autoencoder").fit(train, seed=0)
+    first = detector.decision_function(test)
+    detector.fit(train[: len(train) // 2], seed=3)
+    assert not np.allclose(detector.decision_function(test), first)
+    np.testing.assert_array_equal(CertIForestDetector(model="autoencoder").fit(train, seed=0).decision_function(test), first)

@@ -222,9 +222,9 @@ class CertIForestDetector(Detector):
         self.usual_pc_ = _usual_pcs(samples)
         self.train_features_ = self.features(samples)
         self.model_seed_ = int(rng.integers(2**31 - 1))
-        self._build()
+        self._build(train_network=True)
 
-    def _build(self) -> None:
+    def _build(self, train_network: bool) -> None:
         x = self.train_features_
         if self.config.model == "iforest":
             from sklearn.ensemble import IsolationForest
@@ -233,7 +233,7 @@ class CertIForestDetector(Detector):
                                            max_samples=min(self.config.max_samples, x.shape[0]),
                                            random_state=self.model_seed_).fit(x)
             return
-        if not hasattr(self, "coefs_"):
+        if train_network:
             from sklearn.neural_network import MLPRegressor
 
             mean, std = x.mean(axis=0), x.std(axis=0)
@@ -288,7 +288,7 @@ class CertIForestDetector(Detector):
             layers = sum(1 for k in state if k.startswith("coef"))
             self.coefs_ = [state[f"coef{i}"] for i in range(layers)]
             self.intercepts_ = [state[f"intercept{i}"] for i in range(layers)]
-        self._build()  # the forest is refitted on the saved features with the saved seed
+        self._build(train_network=False)  # a forest is refitted on the saved features with the saved seed
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[Sample], list[Sample]]:
