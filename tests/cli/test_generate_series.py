@@ -137,4 +137,6 @@ def test_options_that_do_not_apply_are_refused(tmp_path):
     assert root.exit_code == 1 and "--root" in flat(root.output)
     num = runner.invoke(app, [*base, "--from", "swat", "--root", str(tmp_path), "--num", "5"])
     assert num.exit_code == 1 and "--num: apply to generated series" in flat(num.output)
+    zero = runner.invoke(app, [*base, "--num", "0"])
+    assert zero.exit_code == 1 and "num_samples: 0 is below the allowed range" in flat(zero.output)
     assert not (tmp_path / "o").exists()

@@ -54,7 +54,7 @@ def series_command(
         sources = anomalykit.load(source, root, **parse_options(load_option)).filter(label=0)
         if len(sources) == 0:
             raise ConfigError(f"--from: {source} at {root} has no normal (label 0) series to inject into")
-    manifest = generate_series_corpus(config, out_dir, num_samples=None if sources is not None else num or 100,
+    manifest = generate_series_corpus(config, out_dir, num_samples=None if sources is not None else 100 if num is None else num,
                                       sources=sources, per_source=per_source, seed=seed, workers=workers,
                                       progress=True, only=only)
     print_corpus_summary(manifest, out_dir, unit="series", extra=(out_dir / PREVIEW_NAME, out_dir / CSV_PREVIEW_NAME))

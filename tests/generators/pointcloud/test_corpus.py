@@ -44,4 +44,6 @@ def test_bad_counts_are_refused(real3d, tmp_path):
         run(real3d, tmp_path / "a", previews=-1)
     with pytest.raises(ConfigError, match="workers"):
         run(real3d, tmp_path / "b", workers=0)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ConfigError, match="per_source must be >= 1"):
+        run(real3d, tmp_path / "c", per_source=0)
+    assert not any((tmp_path / name).exists() for name in "abc")  # nothing written for a refused run

@@ -41,4 +41,7 @@ def test_generation_settings_are_refused_with_sources(tmp_path):
         generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], num_samples=5)
     with pytest.raises(ConfigError, match="num_samples/only"):
         generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], only="a")
+    with pytest.raises(ConfigError, match="per_source: 0 is below"):
+        generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=0)
+    assert not (tmp_path / "o").exists()
     assert generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=2).num_samples == 2

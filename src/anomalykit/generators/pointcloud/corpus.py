@@ -73,6 +73,8 @@ def generate_pointcloud_corpus(
 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    if per_source < 1:
+        raise ConfigError(f"per_source must be >= 1, got {per_source}")
     if previews < 0:
         raise ConfigError(f"previews must be >= 0 (samples drawn), got {previews}")
     generator = get_generator(method, **(options or {}))

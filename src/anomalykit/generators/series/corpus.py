@@ -90,6 +90,8 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
                           "per source series")
     if workers < 1:
         raise ConfigError(f"workers: {workers} is below the allowed range [1, inf]")
+    if per_source < 1:
+        raise ConfigError(f"per_source: {per_source} is below the allowed range [1, inf]")
     if sources is None:
         cfg = load_series_config(config, only)
         generator: _SeriesGenerator = SynTSBenchGenerator(cfg)
