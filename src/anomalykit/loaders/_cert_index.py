@@ -439,7 +439,9 @@ class _Stream:
 
     @property
     def pending_bytes(self) -> int:
-        return sum(t.nbytes for t in self.pending)
+        # the buffers' sizes, not ``nbytes``: that walks every string offset of a table, and the
+        # pending tables are never slices of larger buffers (filter and from_arrays copy or own)
+        return sum(t.get_total_buffer_size() for t in self.pending)
 
     @property
     def min_pending_day(self) -> int | None:
