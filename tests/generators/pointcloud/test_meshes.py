@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from anomalykit.errors import DatasetNotFoundError, MalformedFileError, SchemaError
+from anomalykit.errors import ConfigError, DatasetNotFoundError, MalformedFileError, SchemaError
 from anomalykit.generators import get_generator
 from anomalykit.generators.pointcloud.meshes import MeshFolder, load_mesh, mesh_sample
 
@@ -79,6 +79,12 @@ def test_mesh_bad_input(tmp_path, sphere):
     empty.mkdir()
     with pytest.raises(DatasetNotFoundError, match="no mesh files"):
         MeshFolder(empty)
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    sphere.export(twins / "a.obj")
+    sphere.export(twins / "a.stl")
+    with pytest.raises(ConfigError, match=r"a\.obj and .*a\.stl would both be the sample 'a'"):
+        MeshFolder(twins)
 
 
 def test_mesh_folder(tmp_path, sphere):

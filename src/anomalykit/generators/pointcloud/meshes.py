@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DatasetNotFoundError, MalformedFileError, SchemaError
+from ...errors import ConfigError, DatasetNotFoundError, MalformedFileError, SchemaError
 from ...schema import PointCloud, Sample
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off")
@@ -74,6 +74,12 @@ class MeshFolder(Sequence[Sample]):
             if not paths:
                 raise DatasetNotFoundError(f"no mesh files ({', '.join(MESH_SUFFIXES)}) under {self.folder}")
         self.paths = list(paths)
+        seen: dict[str, Path] = {}
+        for path, key in zip(self.paths, self.keys):
+            if key in seen:
+                raise ConfigError(f"{seen[key]} and {path} would both be the sample {key!r} (keys are paths "
+                                  f"without suffix); rename or remove one of them")
+            seen[key] = path
 
     @property
     def keys(self) -> list[str]:
