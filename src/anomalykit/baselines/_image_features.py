@@ -107,7 +107,7 @@ def _tiny_resnet(layers: tuple[str, ...]) -> torch.nn.Module:
 
 
 def _hub_backbone(name: str, layers: tuple[str, ...]) -> torch.nn.Module:
-    from transformers import AutoBackbone, AutoConfig
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(name)
@@ -122,8 +122,16 @@ def _hub_backbone(name: str, layers: tuple[str, ...]) -> torch.nn.Module:
         raise ConfigError(f"backbone {name!r} ({type(config).__name__}) is not a staged vision backbone; use a "
                           f"CNN such as microsoft/resnet-50")
     _check_layers(name, layers, stage_names)
+    from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
+
+    # the backbone class itself rather than AutoBackbone.from_pretrained, which asks the Hub
+    # whether the repository exists and so fails offline
     try:
-        return AutoBackbone.from_pretrained(name, out_features=list(layers))
+        backbone_class = MODEL_FOR_BACKBONE_MAPPING[type(config)]
+    except KeyError:
+        raise ConfigError(f"backbone {name!r}: transformers has no backbone class for {type(config).__name__}") from None
+    try:
+        return backbone_class.from_pretrained(name, out_features=list(layers))
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"backbone {name!r}: the weights could not be loaded [{type(exc).__name__}: {exc}]") from None
 
