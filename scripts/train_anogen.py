@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     config = AnoGenTrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                                k_shot=args.k_shot, init_word=args.init_word, seed=args.seed)
+    if args.folder is not None and args.root is not None:
+        raise ConfigError("--root: applies to --from (a dataset), not to --folder")
     supports = {}
     if args.dataset:
         if args.root is None:

@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> Path:
         train_seas,
     )
 
+    if args.dataset and args.normal_folder is not None:
+        raise ConfigError("--normal-folder: applies to --folder; with --from the normal images come from the dataset")
+    if args.folder is not None and args.root is not None:
+        raise ConfigError("--root: applies to --from (a dataset), not to --folder")
     if args.dataset:
         if args.root is None:
             raise ConfigError("--root is required with --from")

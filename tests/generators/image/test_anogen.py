@@ -316,3 +316,10 @@ def test_stochastic_ddim_is_seeded(trained):
     deterministic = AnoGen(weights=str(trained), steps=3, eta=0.0, device="cpu")(example_source(), seed=9)
     assert np.array_equal(a.data.pixels, b.data.pixels)
     assert not np.array_equal(a.data.pixels, deterministic.data.pixels)
+
+
+def test_training_script_refuses_options_that_do_not_apply(tmp_path):
+    main = runpy.run_path(str(SCRIPTS / "train_anogen.py"))["main"]
+    with pytest.raises(ConfigError, match="--root: applies to --from"):
+        main(["--folder", str(tmp_path), "--root", str(tmp_path), "--category", "bottle", "--defect", "crack",
+              "--out", str(tmp_path / "w")])

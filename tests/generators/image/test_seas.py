@@ -278,3 +278,13 @@ def test_example_is_small_and_runs():
     params, source = SeaS.example()
     sample = SeaS(**params)(source, seed=0)
     assert sample.label == 1 and sample.target.shape == source.data.pixels.shape[:2]
+
+
+def test_training_script_refuses_options_that_do_not_apply(tmp_path):
+    main = runpy.run_path(str(SCRIPTS / "train_seas.py"))["main"]
+    with pytest.raises(ConfigError, match="--normal-folder: applies to --folder"):
+        main(["--from", "mvtec_ad", "--root", str(tmp_path), "--normal-folder", str(tmp_path), "--category", "bottle",
+              "--out", str(tmp_path / "w")])
+    with pytest.raises(ConfigError, match="--root: applies to --from"):
+        main(["--folder", str(tmp_path), "--normal-folder", str(tmp_path), "--root", str(tmp_path),
+              "--category", "bottle", "--out", str(tmp_path / "w")])
