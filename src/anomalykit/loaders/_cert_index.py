@@ -388,6 +388,12 @@ def inspect_activity_file(path: Path, release: str, kind: str, strict: bool, ski
     return SourceFile(kind, path, names, expected, quoted)
 
 
+def _buffer_bytes(table: pa.Table) -> int:
+    """Bytes of the table's buffers. Not ``nbytes``, which walks every string offset: pending
+    tables own their buffers (parsed blocks, or copies made by ``filter``), so the two agree."""
+    return table.get_total_buffer_size()
+
+
 def _constant_strings(value: str, n: int) -> pa.Array:
     encoded = value.encode()
     offsets = (np.arange(n + 1, dtype=np.int32) * len(encoded)).tobytes()
@@ -412,6 +418,7 @@ class _Stream:
         self.bad_rows: list[tuple[str, int | None, str | None, str | None]] = []
         self.rows = 0
         self.pending: list[pa.Table] = []
+        self.pending_bytes = 0  # buffer bytes of ``pending``, kept up to date by pull and take_through
         self.pending_days: list[tuple[int, int]] = []
         self.max_day = -(1 << 31)
         self.exhausted = False
@@ -438,12 +445,6 @@ class _Stream:
         return self._file.tell() if not self.exhausted else self.source.path.stat().st_size
 
     @property
-    def pending_bytes(self) -> int:
-        # the buffers' sizes, not ``nbytes``: that walks every string offset of a table, and the
-        # pending tables are never slices of larger buffers (filter and from_arrays copy or own)
-        return sum(t.get_total_buffer_size() for t in self.pending)
-
-    @property
     def min_pending_day(self) -> int | None:
         return min((lo for lo, _ in self.pending_days), default=None)
 
@@ -467,6 +468,7 @@ class _Stream:
             bounds = pc.min_max(days)
             lo, hi = bounds["min"], bounds["max"]
             self.pending.append(table)
+            self.pending_bytes += _buffer_bytes(table)
             self.pending_days.append((lo.as_py(), hi.as_py()))
             self.max_day = max(self.max_day, hi.as_py())
 
@@ -595,6 +597,7 @@ class _Stream:
                 kept.append(rest)
                 kept_days.append((day + 1, hi))
         self.pending, self.pending_days = kept, kept_days
+        self.pending_bytes = sum(_buffer_bytes(t) for t in kept)
         return pa.concat_tables(taken) if taken else None
 
 
