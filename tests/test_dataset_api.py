@@ -59,3 +59,26 @@ def test_to_torch_with_dataloader(dataset):
     assert tuple(batch["image"].shape) == (4, 3, 32, 32)
     assert batch["gt_mask"].dtype.is_floating_point is False
     assert len(torch_ds) == 9
+
+
+def test_skips_while_listing_and_reading_are_reported_together(tmp_path):
+    import warnings
+
+    built = build("mvtec_ad", tmp_path / "m")
+    (built.root / "bottle/ground_truth/contamination/000_mask.png").unlink()
+    (built.root / "bottle/train/good/001.png").write_bytes(b"not a png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = anomalykit.load("mvtec_ad", built.root, category=["bottle", "bottle"], strict=False)
+        samples = list(ds)
+    assert len(samples) == 7
+    assert sorted(k for k, _ in ds.skipped) == ["bottle/test/contamination/000.png", "bottle/train/good/001.png"]
+
+
+def test_empty_manifest_keeps_extra_columns():
+    import pyarrow as pa
+
+    from anomalykit.loaders.base import manifest_from_rows
+
+    table = manifest_from_rows([], extra_types={"frames": pa.int64()})
+    assert table.num_rows == 0 and table.schema.field("frames").type == pa.int64()

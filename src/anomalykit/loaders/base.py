@@ -55,7 +55,7 @@ def manifest_from_rows(rows: list[dict[str, Any]], extra_types: dict[str, pa.Dat
         pa.field("mask_path", pa.string()),
     ]
     extra_types = extra_types or {}
-    extras = [c for c in (rows[0] if rows else {}) if c not in MANIFEST_COLUMNS]
+    extras = [c for c in (rows[0] if rows else extra_types) if c not in MANIFEST_COLUMNS]
     for column in extras:
         schema_fields.append(pa.field(column, extra_types.get(column, pa.string())))
     schema = pa.schema(schema_fields)
@@ -142,7 +142,7 @@ class DatasetLoader:
             return None
         if isinstance(value, str):
             return [value]
-        return [str(v) for v in value]
+        return list(dict.fromkeys(str(v) for v in value))  # a name given twice is loaded once
 
     def payload_type(self) -> type[Payload]:
         return PAYLOAD_TYPES[self.modality]
@@ -159,7 +159,13 @@ class AnomalyDataset(Sequence[Sample]):
     def __init__(self, loader: DatasetLoader, manifest: pa.Table | None = None) -> None:
         self.loader = loader
         self.manifest = loader.build_manifest() if manifest is None else manifest
-        self.skipped: list[tuple[str, str]] = []
+        self._read_skipped: list[tuple[str, str]] = []
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(key, reason)`` of every item left out with ``strict=False``: while listing the
+        dataset (the loader's report) and while reading samples."""
+        return list(getattr(self.loader, "skipped", [])) + self._read_skipped
 
     # -- sequence protocol -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -197,7 +203,7 @@ class AnomalyDataset(Sequence[Sample]):
                 except (MalformedFileError, FileNotFoundError) as exc:
                     if self.loader.strict:
                         raise
-                    self.skipped.append((row["key"], str(exc)))
+                    self._read_skipped.append((row["key"], str(exc)))
                     warnings.warn(f"{self.loader.name}: skipped {row['key']}: {exc}", stacklevel=2)
 
     # -- manifest views --------------------------------------------------------------------
