@@ -112,13 +112,18 @@ def test_nsa_takes_donors_from_the_source_dataset_and_card_inherits_licence(mvte
     assert result.contact_sheet == tmp_path / "nsa" / "contact_sheet.png"
 
 
-def test_contact_sheet_draws_source_generated_and_overlay(mvtec, tmp_path):
+def test_contact_sheet_draws_source_generated_and_overlay(mvtec, tmp_path, monkeypatch):
     generate_image_corpus("cutpaste_scar", "mvtec_ad", mvtec.root, tmp_path / "s", per_image=2, contact_sheet=0)
     keys = [k for shard in ShardManifest.load(tmp_path / "s").shards for k in shard.keys]
     chosen = pick_keys(keys, 5)
     assert len(chosen) == 5 and chosen[0] == keys[0] and chosen[-1] == keys[-1]
     assert set(read_samples(tmp_path / "s", chosen)) == set(chosen)
+    import matplotlib
+
+    switched = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: switched.append(a))  # the caller's backend stays
     path = write_contact_sheet(tmp_path / "s", image_sources("mvtec_ad", mvtec.root), count=5)
+    assert switched == []
     with PILImage.open(path) as im:
         assert im.format == "PNG" and im.width > 300 and im.height > 100
     mask = np.zeros((4, 4), np.float32)

@@ -240,10 +240,7 @@ def write_contact_sheet(out_dir: str | Path, sources: Sequence[Sample] | None = 
     ``sources`` (the dataset the corpus was made from) supplies the source images, found by the
     ``source_key`` of each sample's provenance; without it the source column stays empty.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures stay untouched
 
     out_dir = Path(out_dir)
     manifest = ShardManifest.load(out_dir)
@@ -259,7 +256,8 @@ def write_contact_sheet(out_dir: str | Path, sources: Sequence[Sample] | None = 
 
     groups = max(1, min(4, int(np.ceil(np.sqrt(len(keys) / 2)))))
     rows = int(np.ceil(len(keys) / groups))
-    fig, axes = plt.subplots(rows, 3 * groups, figsize=(3 * groups * 1.7, rows * 1.9), squeeze=False)
+    fig = Figure(figsize=(3 * groups * 1.7, rows * 1.9))
+    axes = fig.subplots(rows, 3 * groups, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for n, key in enumerate(keys):
@@ -282,7 +280,6 @@ def write_contact_sheet(out_dir: str | Path, sources: Sequence[Sample] | None = 
     fig.tight_layout()
     target = Path(path) if path is not None else out_dir / CONTACT_SHEET_NAME
     fig.savefig(target, dpi=110)
-    plt.close(fig)
     return target
 
 

@@ -179,3 +179,19 @@ def test_weak_box_loss_ignores_confident_normal_pixels_inside_the_box():
     assert torch.allclose(loss, (per_pixel * weight).mean())
     # with tau = 0 every box pixel with p > 0 is supervised: the box is (almost) a full label
     assert weak_box_focal_loss(probs, box, tau=0.0) > loss
+
+
+def test_preview_png_leaves_the_matplotlib_backend_alone(tmp_path, monkeypatch):
+    import matplotlib
+    import numpy as np
+
+    from anomalykit.schema import Image, Sample
+
+    switched = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: switched.append(a))
+    target = np.zeros((16, 16), np.uint8)
+    target[4:9, 4:9] = 1
+    out = Sample(key="g", dataset="d", split="train", label=1, data=Image(np.full((16, 16, 3), 90, np.uint8)),
+                 defect="crack", target=target)
+    path = D.write_preview(tmp_path / "preview.png", [np.zeros((16, 16, 3), np.uint8)], [out], "title")
+    assert switched == [] and path.read_bytes()[:4] == b"\x89PNG"

@@ -51,3 +51,12 @@ def test_plot_writes_a_png_with_shaded_spans(tmp_path, pair):
     # the mean anomaly's span is shaded in the default anomaly colour (#ff9896 at alpha 0.35 on white)
     shade = np.array([255, 225, 221])
     assert (np.abs(pixels - shade).sum(axis=2) < 12).sum() > 200
+
+
+def test_plot_leaves_the_matplotlib_backend_alone(tmp_path, pair, monkeypatch):
+    import matplotlib
+
+    switched = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: switched.append(a))
+    plot_series(pair[1], tmp_path / "plot.png")
+    assert switched == [] and (tmp_path / "plot.png").stat().st_size > 1000

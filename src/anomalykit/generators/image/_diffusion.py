@@ -657,13 +657,11 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
 
 def write_preview(path: str | Path, sources: Sequence[np.ndarray], outputs: Sequence[Any], title: str = "") -> Path:
     """A PNG with the normal sources on top and the generated samples below, their masks outlined in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures stay untouched
 
     n = len(outputs)
-    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    fig = Figure(figsize=(2.2 * n, 4.6))
+    axes = fig.subplots(2, n, squeeze=False)
     for i, (source, sample) in enumerate(zip(sources, outputs)):
         axes[0, i].imshow(_rgb(np.asarray(source)))
         axes[0, i].set_title("normal", fontsize=8)
@@ -679,5 +677,4 @@ def write_preview(path: str | Path, sources: Sequence[np.ndarray], outputs: Sequ
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -30,17 +30,15 @@ def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None
                 width: float = 12.0, dpi: int = 100) -> Path:
     """Plot every channel (up to ``max_channels``) with anomaly spans shaded per channel from
     ``meta["anomalies"]`` (or from the per-step target); ``clean`` is drawn underneath in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures stay untouched
 
     if not isinstance(sample.data, Series):
         raise ConfigError(f"plot_series: sample {sample.key} is {sample.modality.value}, not a series")
     values = sample.data.values
     channels = min(values.shape[1], max_channels)
     x = np.arange(values.shape[0])
-    fig, axes = plt.subplots(channels, 1, figsize=(width, 1.8 * channels + 0.6), sharex=True, squeeze=False)
+    fig = Figure(figsize=(width, 1.8 * channels + 0.6))
+    axes = fig.subplots(channels, 1, sharex=True, squeeze=False)
     records = sample.meta.get("anomalies") if isinstance(sample.meta, dict) else None
     for c in range(channels):
         ax = axes[c, 0]
@@ -70,5 +68,4 @@ def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
