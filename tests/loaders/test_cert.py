@@ -377,6 +377,8 @@ def test_iter_samples_gives_what_iteration_gives(r42, unit):
     anomalous = ds.filter(label=1)  # a filtered manifest, in its own order
     _same_samples(list(ds.loader.iter_samples(anomalous.manifest)), list(anomalous))
     assert [s.key for s in ds.loader.iter_samples()] == ds.keys
+    _same_samples(list(ds.loader.iter_samples(ds[1:4].manifest)), list(ds[1:4]))  # a sliced manifest
+    assert list(ds.loader.iter_samples(ds.filter(split="train").manifest)) == []
 
 
 def test_iter_samples_without_answers_and_across_batches(tmp_path, monkeypatch):

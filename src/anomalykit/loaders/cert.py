@@ -28,6 +28,7 @@ import re
 import warnings
 from enum import Enum
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -672,11 +673,15 @@ class CertLoader(DatasetLoader):
         return report
 
 
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+
+
 def _epoch_seconds(value: Any) -> int:
     """Epoch seconds of a manifest time (a naive ``datetime`` in UTC, or a number of seconds)."""
     if isinstance(value, (int, np.integer)):
         return int(value)
-    return int(np.datetime64(value, "s").astype(np.int64))
+    return (value - _EPOCH) // _SECOND
 
 
 def _looks_like_release(folder: Path) -> bool:
