@@ -60,3 +60,14 @@ def test_plot_leaves_the_matplotlib_backend_alone(tmp_path, pair, monkeypatch):
     monkeypatch.setattr(matplotlib, "use", lambda *a, **k: switched.append(a))
     plot_series(pair[1], tmp_path / "plot.png")
     assert switched == [] and (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_a_point_anomaly_in_a_long_series_is_visible(tmp_path):
+    gen = anomalykit.get_generator("syntsbench", length=5000, channels=[{"pattern": {"kind": "sine", "amplitude": 0.1}}],
+                                   anomalies=[{"kind": "point", "channel": 0, "count": 1}])
+    from PIL import Image
+
+    path = plot_series(gen(seed=0), tmp_path / "plot.png")
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    reddish = pixels[:, :, 0] > pixels[:, :, 1] + 30  # the point colour (#d62728), faded
+    assert reddish.sum(axis=0).max() > 0.5 * pixels.shape[0]  # a column shaded over most of the height

@@ -26,6 +26,14 @@ def _spans(labels: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
+def _shade(ax, start: int, stop: int, color: str, steps: int, width_px: float) -> None:
+    """Shade steps [start, stop); a span narrower than a pixel (a point anomaly in a long series)
+    is drawn as a one-pixel line so that it stays visible."""
+    ax.axvspan(start - 0.5, stop - 0.5, color=color, alpha=0.35, linewidth=0)
+    if (stop - start) * width_px / max(steps, 1) < 1.5:
+        ax.axvline((start + stop - 1) / 2, color=color, alpha=0.6, linewidth=1.5)
+
+
 def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None, max_channels: int = 8,
                 width: float = 12.0, dpi: int = 100) -> Path:
     """Plot every channel (up to ``max_channels``) with anomaly spans shaded per channel from
@@ -40,6 +48,7 @@ def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None
     fig = Figure(figsize=(width, 1.8 * channels + 0.6))
     axes = fig.subplots(channels, 1, sharex=True, squeeze=False)
     records = sample.meta.get("anomalies") if isinstance(sample.meta, dict) else None
+    width_px = 0.85 * width * dpi  # about the axes' width in pixels
     for c in range(channels):
         ax = axes[c, 0]
         if clean is not None:
@@ -50,7 +59,7 @@ def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None
             for record in records:
                 if record.get("channel") == c and record.get("start") is not None:
                     color = _COLORS.get(record["kind"], "#ff9896")
-                    ax.axvspan(record["start"] - 0.5, record["end"] - 0.5, color=color, alpha=0.35, linewidth=0)
+                    _shade(ax, record["start"], record["end"], color, len(x), width_px)
                     if record["kind"] not in named:  # name each kind once per channel
                         named.add(record["kind"])
                         ax.text(record["start"], 1.0, record["kind"], transform=ax.get_xaxis_transform(),
@@ -59,7 +68,7 @@ def plot_series(sample: Sample, path: str | Path, *, clean: Sample | None = None
             target = np.asarray(sample.target)
             column = target[:, c] if target.ndim == 2 else target
             for start, stop in _spans(column > 0):
-                ax.axvspan(start - 0.5, stop - 0.5, color="#ff9896", alpha=0.35, linewidth=0)
+                _shade(ax, start, stop, "#ff9896", len(x), width_px)
         ax.set_ylabel(sample.data.channels[c] if sample.data.channels else f"ch{c}", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0, 0].set_title(f"{sample.key}  ({sample.defect or 'normal'})", fontsize=9)
