@@ -154,3 +154,17 @@ def test_period_estimate_for_multivariate_series():
     assert estimate_period(np.zeros((100, 2)), default=125) == 125
     with pytest.raises(ConfigError, match="shape"):
         estimate_period(np.zeros((1, 3)))
+
+
+def test_vus_with_events_at_both_ends_and_close_together():
+    rng = np.random.default_rng(7)
+    labels = np.zeros(60, int)
+    labels[:3] = 1     # at the start
+    labels[20:22] = 1  # two events 3 steps apart: their buffers merge for w >= 4
+    labels[25:27] = 1
+    labels[-4:] = 1    # at the end
+    scores = rng.normal(size=60) + labels
+    for window in (0, 3, 4, 9):
+        roc, pr = _vus_by_definition(labels, scores, window, thresholds=60)
+        result = vus(labels, scores, window=window, thresholds=60)
+        assert (result.roc, result.pr) == (pytest.approx(roc, abs=1e-12), pytest.approx(pr, abs=1e-12))
