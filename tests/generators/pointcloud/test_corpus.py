@@ -47,3 +47,18 @@ def test_bad_counts_are_refused(real3d, tmp_path):
     with pytest.raises(ConfigError, match="per_source must be >= 1"):
         run(real3d, tmp_path / "c", per_source=0)
     assert not any((tmp_path / name).exists() for name in "abc")  # nothing written for a refused run
+
+
+def test_preview_titles_are_not_cut_at_the_top(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from anomalykit.generators import get_generator
+    from anomalykit.generators.pointcloud._common import example_cloud
+    from anomalykit.generators.pointcloud.preview import write_preview
+
+    samples = [get_generator("patchgen")(example_cloud(512, key=f"example/a-long-category-name/{i}"), seed=i)
+               for i in range(4)]
+    path = write_preview(samples, tmp_path / "p.png", columns=4)
+    grey = np.asarray(Image.open(path).convert("L"))
+    assert (grey[:3] < 200).sum() == 0  # the first title line lies inside the picture

@@ -52,7 +52,10 @@ def write_preview(samples: Sequence[Sample], path: str | Path, *, max_points: in
         title = f"{sample.key}\n{sample.defect or ''}: {int(target.sum())} anomalous" + (
             f", {removed} removed" if removed else "")
         axes.set_title(title, fontsize=7)
-    figure.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.95, wspace=0.0, hspace=0.08)
+    # room for the two-line titles: 0.45 inch above the first row, as much between rows
+    height = 4.0 * rows
+    figure.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=1.0 - 0.45 / height, wspace=0.0,
+                           hspace=0.45 / (height / rows - 0.45))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
