@@ -136,17 +136,10 @@ def generate_image_corpus(
     out_dir = Path(out_dir)
     sources = image_sources(dataset, root, category=category, load_options=load_options)
     generator = prepare_generator(method, options, dataset, root, load_options)
-    settings = {
-        "method": generator.name,
-        "generator_version": generator.version,
-        "parameters": generator.config.to_dict(),
-        "dataset": dataset,
-        "category": sorted([category] if isinstance(category, str) else category) if category else None,
-        "load_options": load_options or {},
-        "per_image": per_image,
-        "seed": seed,
-    }
-    record_settings(out_dir, settings)
+    record_settings(out_dir, run_settings(
+        generator, dataset=dataset,
+        category=sorted([category] if isinstance(category, str) else category) if category else None,
+        load_options=load_options or {}, per_image=per_image, seed=seed))
 
     generated = 0
 
@@ -168,6 +161,13 @@ def _holds_samples(out_dir: Path) -> bool:
     if not (out_dir / MANIFEST_NAME).is_file():
         return False
     return ShardManifest.load(out_dir).num_samples > 0
+
+
+def run_settings(generator: Generator, **details: Any) -> dict[str, Any]:
+    """The settings that decide a corpus's bytes: the generator, its version and parameters, and
+    the pipeline's own (source, counts, seed)."""
+    return {"method": generator.name, "generator_version": generator.version,
+            "parameters": generator.config.to_dict(), **details}
 
 
 def record_settings(out_dir: str | Path, settings: dict[str, Any]) -> None:

@@ -69,7 +69,7 @@ def generate_pointcloud_corpus(
     shards, manifest, README card, and ``previews.png`` with the first ``previews`` samples.
     Called again with the same settings it resumes; other settings in the same folder are refused."""
     from ...corpus import generate_corpus
-    from ...image_corpus import first_samples, record_settings
+    from ...image_corpus import first_samples, record_settings, run_settings
 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
@@ -81,17 +81,9 @@ def generate_pointcloud_corpus(
     if generator.modality != Modality.POINTCLOUD:
         raise ConfigError(f"METHOD: {method} generates {generator.modality.value} samples, not point clouds")
     sources = pointcloud_sources(dataset, root, meshes, load_options, limit)
-    record_settings(out_dir, {
-        "method": generator.name,
-        "generator_version": generator.version,
-        "parameters": generator.config.to_dict(),
-        "dataset": dataset,
-        "meshes": str(Path(meshes).expanduser().resolve()) if meshes is not None else None,
-        "load_options": load_options or {},
-        "limit": limit,
-        "per_source": per_source,
-        "seed": seed,
-    })
+    record_settings(out_dir, run_settings(
+        generator, dataset=dataset, meshes=str(Path(meshes).expanduser().resolve()) if meshes is not None else None,
+        load_options=load_options or {}, limit=limit, per_source=per_source, seed=seed))
     manifest = generate_corpus(generator, sources, out_dir=out_dir, per_source=per_source, seed=seed, workers=workers,
                                progress=progress)
     if previews and manifest.num_samples:

@@ -79,7 +79,7 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
     read too (``only`` names its time series when it has several). Called again with the same
     settings it resumes; other settings in the same folder are refused."""
     from ...corpus import generate_corpus
-    from ...image_corpus import first_samples, record_settings
+    from ...image_corpus import first_samples, record_settings, run_settings
     from .export import to_gutentag_csv
     from .plot import plot_series
 
@@ -100,16 +100,10 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
         generator = SeriesInjectGenerator(_inject_config(config))
         split = generator.config.split  # None keeps each source's split
     out = Path(out_dir)
-    record_settings(out, {
-        "method": generator.name,
-        "generator_version": generator.version,
-        "parameters": generator.config.to_dict(),
-        "sources": None if sources is None else getattr(sources, "name", "given series"),
-        "num_sources": None if sources is None else len(sources),
-        "num_samples": None if sources is not None else num_samples,
-        "per_source": per_source if sources is not None else None,
-        "seed": seed,
-    })
+    record_settings(out, run_settings(
+        generator, sources=None if sources is None else getattr(sources, "name", "given series"),
+        num_sources=None if sources is None else len(sources), num_samples=num_samples,
+        per_source=per_source if sources is not None else None, seed=seed))
     manifest = generate_corpus(generator, sources, out_dir=out, num_samples=num_samples, per_source=per_source,
                                seed=seed, workers=workers, split=split, progress=progress)
     if preview and manifest.num_samples:
