@@ -124,8 +124,9 @@ def test_perlin_textures_are_used(data, tmp_path):
     stripes[::4] = 255
     PILImage.fromarray(stripes).save(textures / "banded_0001.jpg")
     train, test = data
-    detector = anomalykit.get_baseline("draem", **{**QUICK, "texture_dir": str(tmp_path / "dtd")}).fit(train, seed=0)
-    assert np.isfinite(detector.decision_function(test)).all()
+    detector = anomalykit.get_baseline("draem", **{**QUICK, "texture_dir": str(tmp_path / "dtd"), "num_threads": 2})
+    assert np.isfinite(detector.fit(train, seed=0).decision_function(test)).all()
+    assert torch.get_num_threads() == 1  # num_threads applies while fitting and scoring only
     with pytest.raises(ConfigError, match="texture_dir"):
         anomalykit.get_baseline("draem", **{**QUICK, "texture_dir": str(tmp_path / "missing")}).fit(train, seed=0)
 

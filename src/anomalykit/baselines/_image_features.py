@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_backbone",
     "resolve_device",
     "synthetic_image_set",
+    "torch_threads",
     "upsample",
 ]
 
@@ -58,6 +60,8 @@ class CNNFeatureConfig(DetectorConfig):
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
     sigma: float = param(4.0, low=0.0, high=64.0, doc="Gaussian smoothing of the anomaly map in output pixels "
                                                       "(0: none)")
+    num_threads: int | None = param(None, low=1, high=1024, doc="CPU threads of torch while fitting and "
+                                                                "scoring (None: torch's setting)")
 
     def validate(self) -> None:
         if isinstance(self.layers, str):
@@ -67,6 +71,21 @@ class CNNFeatureConfig(DetectorConfig):
         if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
             raise ConfigError(f"{type(self).__name__}.layers: expected stage names such as ('stage2', 'stage3'), "
                               f"got {self.layers!r}")
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch CPU threads (None: leave the setting alone); small
+    convolutions run fastest on one thread when the cores are busy."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_device(device: str) -> torch.device:

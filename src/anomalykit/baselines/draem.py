@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..losses import focal_loss
 from ..schema import Image, Modality, Sample
-from ._image_features import example_data, gaussian_smooth, resolve_device, upsample
+from ._image_features import example_data, gaussian_smooth, resolve_device, torch_threads, upsample
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
 
 
@@ -64,6 +64,8 @@ class DraemConfig(DetectorConfig):
     score_window: int = param(21, low=1, high=255, doc="mean filter (odd) before the image score's max")
     sigma: float = param(4.0, low=0.0, high=64.0, doc="Gaussian smoothing of the anomaly map (0: none)")
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
+    num_threads: int | None = param(None, low=1, high=1024, doc="CPU threads of torch while fitting and scoring "
+                                                                "(None: torch's setting)")
 
     def validate(self) -> None:
         super().validate()
@@ -196,6 +198,10 @@ class Draem(Detector):
         self.discriminative_ = DiscriminativeNetwork(cfg.discriminative_width, cfg.discriminative_depth).to(self.device_)
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
+        with torch_threads(self.config.num_threads):
+            self._fit_model(samples, rng, progress)
+
+    def _fit_model(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
         from ..generators.base import get_generator
 
         cfg = self.config
@@ -251,8 +257,12 @@ class Draem(Detector):
         self.reconstructive_.eval()
         self.discriminative_.eval()
 
-    @torch.inference_mode()
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
+        with torch_threads(self.config.num_threads):
+            return self._score_samples(samples)
+
+    @torch.inference_mode()
+    def _score_samples(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
         cfg = self.config
         outputs: list[DetectorOutput] = []
         for start in range(0, len(samples), cfg.batch_size):
@@ -291,5 +301,6 @@ class Draem(Detector):
     def example(cls) -> tuple[dict[str, Any], list[Sample], list[Sample]]:
         train, test = example_data()
         params = dict(image_size=32, reconstructive_width=4, discriminative_width=4, reconstructive_depth=2,
-                      discriminative_depth=2, steps=4, batch_size=4, score_window=5, sigma=1.0)
+                      discriminative_depth=2, steps=4, batch_size=4, score_window=5, sigma=1.0,
+                      num_threads=1)
         return params, train, test

@@ -40,6 +40,7 @@ from ._image_features import (
     FeatureExtractor,
     anomaly_maps,
     example_data,
+    torch_threads,
     track_batches,
 )
 from .base import Detector, DetectorOutput, param, register_baseline
@@ -76,6 +77,10 @@ class Padim(Detector):
         return torch.cat([features[0]] + [F.interpolate(f, size=grid, mode="nearest") for f in features[1:]], 1)
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
+        with torch_threads(self.config.num_threads):
+            self._fit_model(samples, rng, progress)
+
+    def _fit_model(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
         cfg = self.config
         if len(samples) < 2:
             raise ConfigError("padim: fit() needs at least 2 training images to estimate covariances")
@@ -112,6 +117,10 @@ class Padim(Detector):
         self.inv_covariance_ = inverse.float()
 
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
+        with torch_threads(self.config.num_threads):
+            return self._score_samples(samples)
+
+    def _score_samples(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
         extractor = self._extractor()
         mean = self.mean_.to(extractor.device)
         inverse = self.inv_covariance_.to(extractor.device)
@@ -145,5 +154,6 @@ class Padim(Detector):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[Sample], list[Sample]]:
         train, test = example_data()
-        return dict(backbone=TINY_RESNET_ID, image_size=32, n_features=40, sigma=1.0), train, test
+        return dict(backbone=TINY_RESNET_ID, image_size=32, n_features=40, sigma=1.0,
+                    num_threads=1), train, test
 

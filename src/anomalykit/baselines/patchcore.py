@@ -49,6 +49,7 @@ from ._image_features import (
     FeatureExtractor,
     anomaly_maps,
     example_data,
+    torch_threads,
     track_batches,
 )
 from .base import Detector, DetectorOutput, param, register_baseline
@@ -98,6 +99,10 @@ class Patchcore(Detector):
         return torch.cat(resized, 1).permute(0, 2, 3, 1)
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
+        with torch_threads(self.config.num_threads):
+            self._fit_model(samples, rng, progress)
+
+    def _fit_model(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
         cfg = self.config
         extractor = self._extractor()
         per_image = None if cfg.max_train_patches is None else max(1, cfg.max_train_patches // len(samples))
@@ -122,6 +127,10 @@ class Patchcore(Detector):
         self.memory_bank_ = bank.contiguous()
 
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
+        with torch_threads(self.config.num_threads):
+            return self._score_samples(samples)
+
+    def _score_samples(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
         cfg = self.config
         extractor = self._extractor()
         bank = self.memory_bank_.to(extractor.device)
@@ -161,7 +170,8 @@ class Patchcore(Detector):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[Sample], list[Sample]]:
         train, test = example_data()
-        return dict(backbone=TINY_RESNET_ID, image_size=64, coreset_ratio=0.25, sigma=1.0), train, test
+        return dict(backbone=TINY_RESNET_ID, image_size=64, coreset_ratio=0.25, sigma=1.0,
+                    num_threads=1), train, test
 
 
 def nearest_neighbours(queries: torch.Tensor, bank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
