@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import mmap
 import os
 import re
 import shutil
@@ -944,6 +945,10 @@ class EventStore:
 
     With ``memory_map`` (the default) batches are zero-copy views of the mapped file, paged in
     by the OS when used; otherwise each batch is read into memory and the last few are kept.
+    A mapped batch that leaves the cache of recent batches has its pages unmapped from this
+    process (``madvise(MADV_DONTNEED)``): the mapping is shared and read-only, so views still
+    held read the same bytes again from the page cache when used, and the resident size stays
+    bounded by a few batches however much of the file a reader goes through.
     """
 
     def __init__(self, folder: Path, cached_batches: int = 3, memory_map: bool = True) -> None:
@@ -955,11 +960,21 @@ class EventStore:
         self._flags: np.ndarray | None = None
         self._starts = np.load(folder / "batch_starts.npy")
         self._cache: OrderedDict[int, tuple[pa.Table, np.ndarray]] = OrderedDict()
+        self._map: mmap.mmap | None = None
+        self._map_address = 0
+        self.released_batches = 0  # mapped batches whose pages were given back (see the class docstring)
 
     def _open(self) -> None:
-        path = str(self.folder / "events.arrow")
-        source = pa.memory_map(path) if self.memory_map else pa.OSFile(path)
-        self._reader = paipc.open_file(source)
+        path = self.folder / "events.arrow"
+        self._map = None
+        if self.memory_map and path.stat().st_size:
+            with open(path, "rb") as handle:
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            mapped = pa.py_buffer(self._map)
+            self._map_address = mapped.address
+            self._reader = paipc.open_file(pa.BufferReader(mapped))
+        else:
+            self._reader = paipc.open_file(pa.OSFile(str(path)))
         size = (self.folder / "malicious.u8").stat().st_size
         # a plain ndarray over the mapping: slicing it skips np.memmap's per-slice bookkeeping. The
         # bytes are 0/1, read as bool: the sample schema turns a bool target into uint8 labels
@@ -984,10 +999,27 @@ class EventStore:
             entry = (pa.Table.from_batches([batch]), self._flags[first:stop])  # type: ignore[index]
             self._cache[number] = entry
             while len(self._cache) > self.cached_batches:
-                self._cache.popitem(last=False)
+                _, (old, _) = self._cache.popitem(last=False)
+                self._release(old)
         else:
             self._cache.move_to_end(number)
         return entry
+
+    def _release(self, table: pa.Table) -> None:
+        """Unmap the pages of a mapped batch from this process (they stay in the page cache)."""
+        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        size = len(self._map)
+        spans = [(buffer.address - self._map_address, buffer.size) for column in table.columns
+                 for chunk in column.chunks for buffer in chunk.buffers() if buffer is not None and buffer.size]
+        spans = [(offset, length) for offset, length in spans if 0 <= offset and offset + length <= size]
+        if not spans:
+            return
+        first = min(offset for offset, _ in spans) // mmap.PAGESIZE * mmap.PAGESIZE
+        stop = max(offset + length for offset, length in spans)
+        if first < stop:
+            self._map.madvise(mmap.MADV_DONTNEED, first, stop - first)
+            self.released_batches += 1
 
     def rows(self, ranges: list[int]) -> tuple[pa.Table, np.ndarray]:
         """Events named by ``[batch, start, count, ...]`` in date order, and their labels (bool; a
