@@ -414,9 +414,10 @@ def changed_mask(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def anomaly_sample(generator: Any, source: Sample, pixels: np.ndarray, target: np.ndarray, seed: int,
                    defect: str, **details: Any) -> Sample:
-    """The output ``Sample``: label 1, the source's envelope, the mask and the provenance."""
+    """The output ``Sample``: label 1, the source's envelope, the mask and the provenance; its key
+    names the source and the seed, so samples of one source with other seeds do not collide."""
     return Sample(
-        key=f"{generator.name}/{source.key}",
+        key=f"{source.key}/{generator.name}-{seed}",
         dataset=source.dataset,
         split=source.split,
         label=1,

@@ -462,7 +462,7 @@ class PointCloudDefectGenerator(Generator):
     def _sample(self, source: Sample, seed: int, data: PointCloud, target: np.ndarray, defect: str,
                 meta: dict[str, Any], work: Workspace) -> Sample:
         return Sample(
-            key=f"{self.name}/{source.key}",
+            key=f"{source.key}/{self.name}-{seed}",  # one key per (source, seed), as the other generators
             dataset=f"{self.name}-corpus",
             split=source.split,
             label=1,
