@@ -99,3 +99,18 @@ def test_refitting_trains_the_autoencoder_again(cert):
     detector.fit(train[: len(train) // 2], seed=3)
     assert not np.allclose(detector.decision_function(test), first)
     np.testing.assert_array_equal(CertIForestDetector(model="autoencoder").fit(train, seed=0).decision_function(test), first)
+
+
+def test_event_map_points_at_the_malicious_events(cert):
+    train, test = cert
+    detector = CertIForestDetector().fit(train, seed=0)
+    outputs = detector.score_samples(test)
+    for sample, output in zip(test, outputs):
+        assert output.anomaly_map.shape == sample.target.shape
+    insider_days = [(s, o) for s, o in zip(test, outputs) if s.label == 1]
+    for sample, output in insider_days:
+        malicious = np.asarray(sample.target) == 1
+        # every malicious event scores above every ordinary event of the same day: none of their
+        # kinds (a 22:00 logon, a leak-site visit, an e-mail to a recruiter) occurs in training
+        assert output.anomaly_map[malicious].min() > output.anomaly_map[~malicious].max()
+        np.testing.assert_allclose(output.anomaly_map[malicious], np.log(detector.signature_counts_.sum() + 1.0))

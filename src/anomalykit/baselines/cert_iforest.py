@@ -17,6 +17,12 @@ and the forest refitted with the same seed on load (identical trees). ``model="a
 features standardised, an MLP (d/4, d/8, d/4) regressor reconstructs them, score = Euclidean
 reconstruction error; its weights are saved.
 
+The anomaly map has one value per event (aligned with the per-event target): how rare an event of
+its kind is among the training events, ``log((N + 1) / (count + 1))``, where the kind is its
+activity, hour of the day, weekend, PC (own or other), site category, upload, external e-mail and
+removable-media flags. In a flagged day the events behind it (a 22:00 logon, an upload to a leak
+site, an e-mail to an outside recruiter) stand out from the routine ones.
+
 The domain metric is the detection rate at investigation budgets
 (``anomalykit.metrics.insider``).
 """
@@ -35,7 +41,8 @@ from ..errors import ConfigError
 from ..schema import Modality, Sample
 from .base import Detector, DetectorConfig, DetectorOutput, param, register_baseline
 
-__all__ = ["FEATURES", "CertIForestConfig", "CertIForestDetector", "activity_features"]
+__all__ = ["ADDITIVE", "FEATURES", "CertIForestConfig", "CertIForestDetector", "activity_features", "event_table",
+           "features_from_events"]
 
 _CLOUD = ("dropbox.com", "drive.google.com", "mega.co.nz", "account.live.com")
 _LEAK = ("wikileaks.org", "freedom.press", "theintercept.com")
@@ -83,14 +90,22 @@ def _string(frame, name: str):
     return pl.col(name).cast(pl.Utf8) if name in frame.columns else pl.lit(None, dtype=pl.Utf8)
 
 
-def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | None = None,
-                      internal_domain: str = "dtaa.com", work_start: float = 7.5, work_end: float = 17.5) -> np.ndarray:
-    """The (samples x ``FEATURES``) matrix of ``EventLog`` samples of the ``cert`` loader.
+#: features that are sums over events; each event's share of them localises a day's anomaly
+ADDITIVE = (
+    "events", "logon", "logoff", "connect", "disconnect", "http", "email", "file",
+    "after_hours_events", "after_hours_logon", "after_hours_connect", "after_hours_http", "after_hours_email",
+    "after_hours_file", "weekend_events", "other_pc_events", "file_to_removable", "file_from_removable",
+    "file_exe_archive", "http_upload", "http_social", "http_cloud", "http_job", "http_leak", "http_hack",
+    "email_external", "email_external_recipients", "email_recipients", "email_bcc_recipients", "email_attachments",
+)
 
-    ``usual_pc`` maps a user to the PC counted as theirs (absent users: their most used PC in the sample).
-    """
+
+def event_table(samples: Sequence[Sample], *, usual_pc: dict[str, str] | None = None, internal_domain: str = "dtaa.com",
+                work_start: float = 7.5, work_end: float = 17.5):
+    """One row per event of the samples (a polars DataFrame, samples in order, events in order):
+    ``sample``, ``row``, each event's contribution to the ``ADDITIVE`` features, and the values
+    behind the other features (``hour``, ``pc``, ``url_length``, ``url_depth``, ``email_size``)."""
     import polars as pl
-
     import pyarrow as pa
 
     wanted = ("type", "date", "pc", "activity", "url", "to", "cc", "bcc", "size", "attachments", "filename",
@@ -102,14 +117,16 @@ def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | N
         if "type" not in names or "date" not in names:
             raise ConfigError(f"cert features: {sample.key} has no 'type'/'date' columns; expected a cert EventLog "
                               f"(columns: {', '.join(events.schema.names[:8])})")
+        if events.num_rows == 0:
+            raise ConfigError(f"cert features: {sample.key} has no events")
         table = events.select([c for c in wanted if c in names])
         tables.append(table.append_column("sample", pa.array(np.full(table.num_rows, index, np.int64))))
         users.append(str((sample.meta or {}).get("user") or ""))
     if not tables:
-        return np.zeros((0, len(FEATURES)))
+        raise ConfigError("cert features: no samples")
     raw = pl.from_arrow(pa.concat_tables(tables, promote_options="permissive").combine_chunks())
     sample_users = pl.DataFrame({"sample": np.arange(len(users), dtype=np.int64), "sample_user": users})
-    df = raw.join(sample_users, on="sample", how="left").select([
+    df = raw.join(sample_users, on="sample", how="left", maintain_order="left").select([
         pl.col("sample"), pl.col("sample_user"), pl.col("date").cast(pl.Datetime("ms")),
         *[_string(raw, c).alias(c) for c in ("type", "pc", "activity", "url", "to", "cc", "bcc", "attachments",
                                             "filename", "to_removable_media", "from_removable_media")],
@@ -128,8 +145,7 @@ def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | N
 
     host = pl.col("url").fill_null("").str.extract(r"//([^/]+)", 1).fill_null("").str.to_lowercase().str.replace(r"^www\.", "")
     keep_full = pl.any_horizontal([host.str.contains(k, literal=True) for k in _KEEP_FULL_DOMAIN])
-    domain = pl.when(keep_full).then(host).otherwise(
-        pl.coalesce(host.str.extract(r"([^.]+\.[^.]+)$", 1), host))
+    domain = pl.when(keep_full).then(host).otherwise(pl.coalesce(host.str.extract(r"([^.]+\.[^.]+)$", 1), host))
     url = pl.col("url").fill_null("")
     job = domain.is_in(_JOB) | (domain.str.contains("job") & (domain.str.contains("hunt") | domain.str.contains("search"))) \
         | (domain.str.contains("aol.com") & (url.str.contains("recruit") | url.str.contains("job")))
@@ -145,49 +161,74 @@ def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | N
         attachments.str.strip_chars().cast(pl.Int64, strict=False)).otherwise(
         attachments.str.split(";").list.eval(pl.element().filter(pl.element().str.contains(r"\."))).list.len().cast(pl.Int64))
     filename = pl.col("filename").fill_null("")
-    to_removable = file & ((pl.col("to_removable_media").fill_null("").str.to_lowercase() == "true")
-                           | filename.str.starts_with("R:"))
-    from_removable = file & (pl.col("from_removable_media").fill_null("").str.to_lowercase() == "true")
-    exe_archive = file & filename.str.to_lowercase().str.contains(r"\.(exe|sh|zip|rar|7z)$")
-    user_pc = pl.col("sample_user").replace_strict(usual_pc or {}, default=None) if usual_pc else pl.lit(None, dtype=pl.Utf8)
-    count = lambda expr: expr.cast(pl.Int64).sum()  # noqa: E731
-
-    aggregated = df.with_columns(user_pc.alias("usual_pc")).group_by("sample").agg(
-        pl.len().alias("events"), count(logon).alias("logon"), count(logoff).alias("logoff"),
-        count(connect).alias("connect"), count(disconnect).alias("disconnect"), count(http).alias("http"),
-        count(email).alias("email"), count(file).alias("file"),
-        count(after).alias("after_hours_events"), count(after & logon).alias("after_hours_logon"),
-        count(after & connect).alias("after_hours_connect"), count(after & http).alias("after_hours_http"),
-        count(after & email).alias("after_hours_email"), count(after & file).alias("after_hours_file"),
-        count(weekend).alias("weekend_events"), hour.min().alias("first_hour"), hour.max().alias("last_hour"),
-        pl.col("pc").n_unique().alias("pcs"),
-        pl.col("pc").mode().first().alias("mode_pc"), pl.col("usual_pc").first().alias("usual_pc"),
-        count(to_removable).alias("file_to_removable"), count(from_removable).alias("file_from_removable"),
-        count(exe_archive).alias("file_exe_archive"),
-        count(http & activity.str.contains("upload")).alias("http_upload"),
-        count(http & domain.is_in(_SOCIAL)).alias("http_social"), count(http & domain.is_in(_CLOUD)).alias("http_cloud"),
-        count(http & job).alias("http_job"), count(http & domain.is_in(_LEAK)).alias("http_leak"),
-        count(http & hack).alias("http_hack"),
-        url.str.len_chars().filter(http).mean().alias("url_length_mean"),
-        (url.str.count_matches("/") - 2).clip(lower_bound=0).filter(http).mean().alias("url_depth_mean"),
-        count(email & (external > 0)).alias("email_external"),
-        external.filter(email).sum().alias("email_external_recipients"),
-        all_to.list.len().filter(email).sum().alias("email_recipients"),
-        recipients("bcc").list.len().filter(email).sum().alias("email_bcc_recipients"),
-        attachment_count.filter(email).fill_null(0).sum().alias("email_attachments"),
-        pl.col("size").filter(email).mean().alias("email_size_mean"),
+    user_pc = pl.col("sample_user").replace_strict(usual_pc, default=None) if usual_pc else pl.lit(None, dtype=pl.Utf8)
+    home = pl.coalesce(user_pc, pl.col("pc").mode().min().over("sample"))
+    on = lambda condition: condition.fill_null(False).cast(pl.Float64)  # noqa: E731
+    in_email = lambda value: pl.when(email).then(value.cast(pl.Float64)).otherwise(0.0).fill_null(0.0)  # noqa: E731
+    contributions = {
+        "events": pl.lit(1.0), "logon": on(logon), "logoff": on(logoff), "connect": on(connect),
+        "disconnect": on(disconnect), "http": on(http), "email": on(email), "file": on(file),
+        "after_hours_events": on(after), "after_hours_logon": on(after & logon), "after_hours_connect": on(after & connect),
+        "after_hours_http": on(after & http), "after_hours_email": on(after & email), "after_hours_file": on(after & file),
+        "weekend_events": on(weekend), "other_pc_events": on((pl.col("pc") != home) & home.is_not_null()),
+        "file_to_removable": on(file & ((pl.col("to_removable_media").fill_null("").str.to_lowercase() == "true")
+                                        | filename.str.starts_with("R:"))),
+        "file_from_removable": on(file & (pl.col("from_removable_media").fill_null("").str.to_lowercase() == "true")),
+        "file_exe_archive": on(file & filename.str.to_lowercase().str.contains(r"\.(exe|sh|zip|rar|7z)$")),
+        "http_upload": on(http & activity.str.contains("upload")), "http_social": on(http & domain.is_in(_SOCIAL)),
+        "http_cloud": on(http & domain.is_in(_CLOUD)), "http_job": on(http & job), "http_leak": on(http & domain.is_in(_LEAK)),
+        "http_hack": on(http & hack), "email_external": on(email & (external > 0)),
+        "email_external_recipients": in_email(external), "email_recipients": in_email(all_to.list.len()),
+        "email_bcc_recipients": in_email(recipients("bcc").list.len()), "email_attachments": in_email(attachment_count),
+    }
+    return df.select(
+        pl.col("sample"), pl.int_range(pl.len()).over("sample").alias("row"),
+        *[expr.alias(name) for name, expr in contributions.items()],
+        hour.alias("hour"), pl.col("pc"),
+        pl.when(http).then(url.str.len_chars().cast(pl.Float64)).alias("url_length"),
+        pl.when(http).then((url.str.count_matches("/") - 2).clip(lower_bound=0).cast(pl.Float64)).alias("url_depth"),
+        pl.when(email).then(pl.col("size")).alias("email_size"),
     )
-    home = pl.coalesce(pl.col("usual_pc"), pl.col("mode_pc"))
-    aggregated = aggregated.with_columns(home.alias("home"))
-    # events on another PC than the user's usual one
-    other = df.with_columns(user_pc.alias("usual_pc")).join(aggregated.select("sample", "home"), on="sample").group_by(
-        "sample").agg(((pl.col("pc") != pl.col("home")) & pl.col("home").is_not_null()).cast(pl.Int64).sum().alias("other_pc_events"))
-    result = aggregated.join(other, on="sample").sort("sample")
-    if result.height != len(samples):
-        empty = [samples[i].key for i in sorted(set(range(len(samples))) - set(result["sample"].to_list()))]
-        raise ConfigError(f"cert features: sample(s) without events: {', '.join(empty[:5])}")
-    matrix = result.select([pl.col(name).cast(pl.Float64) for name in FEATURES]).to_numpy()
-    return np.nan_to_num(matrix, nan=0.0)
+
+
+def features_from_events(events, n_samples: int) -> np.ndarray:
+    """The (samples x ``FEATURES``) matrix from ``event_table``'s rows."""
+    import polars as pl
+
+    aggregated = events.group_by("sample").agg(
+        *[pl.col(name).sum() for name in ADDITIVE],
+        pl.col("hour").min().alias("first_hour"), pl.col("hour").max().alias("last_hour"),
+        pl.col("pc").n_unique().alias("pcs"), pl.col("url_length").mean().alias("url_length_mean"),
+        pl.col("url_depth").mean().alias("url_depth_mean"), pl.col("email_size").mean().alias("email_size_mean"),
+    ).sort("sample")
+    if aggregated.height != n_samples:  # pragma: no cover - event_table refuses empty samples
+        raise ConfigError(f"cert features: {n_samples - aggregated.height} sample(s) without events")
+    return np.nan_to_num(aggregated.select([pl.col(name).cast(pl.Float64) for name in FEATURES]).to_numpy(), nan=0.0)
+
+
+def activity_features(samples: Sequence[Sample], *, usual_pc: dict[str, str] | None = None,
+                      internal_domain: str = "dtaa.com", work_start: float = 7.5, work_end: float = 17.5) -> np.ndarray:
+    """The (samples x ``FEATURES``) matrix of ``EventLog`` samples of the ``cert`` loader.
+
+    ``usual_pc`` maps a user to the PC counted as theirs (absent users: their most used PC in the sample).
+    """
+    events = event_table(samples, usual_pc=usual_pc, internal_domain=internal_domain, work_start=work_start,
+                         work_end=work_end)
+    return features_from_events(events, len(samples))
+
+
+#: what makes two events "of the same kind" for the per-event map, with the hour of the day
+SIGNATURE = ("logon", "logoff", "connect", "disconnect", "http", "email", "file", "weekend_events", "other_pc_events",
+             "file_to_removable", "file_from_removable", "file_exe_archive", "http_upload", "http_social", "http_cloud",
+             "http_job", "http_leak", "http_hack", "email_external")
+
+
+def _signatures(events) -> np.ndarray:
+    """One integer per event: its ``SIGNATURE`` flags as bits, times 24, plus its hour."""
+    flags = events.select(list(SIGNATURE)).to_numpy() > 0
+    bits = (flags.astype(np.int64) << np.arange(len(SIGNATURE), dtype=np.int64)).sum(axis=1)
+    hours = np.clip(np.floor(np.nan_to_num(events["hour"].to_numpy(), nan=0.0)), 0, 23).astype(np.int64)
+    return bits * 24 + hours
 
 
 def _usual_pcs(samples: Sequence[Sample]) -> dict[str, str]:
@@ -212,15 +253,29 @@ class CertIForestDetector(Detector):
     config_class = CertIForestConfig
     config: CertIForestConfig
 
+    def _events(self, samples: Sequence[Sample]):
+        cfg = self.config
+        return event_table(samples, usual_pc=self.usual_pc_, internal_domain=cfg.internal_domain,
+                           work_start=cfg.work_start, work_end=cfg.work_end)
+
     def features(self, samples: Sequence[Sample]) -> np.ndarray:
         """The feature matrix (samples x ``FEATURES``) with this detector's settings."""
-        cfg = self.config
-        return activity_features(samples, usual_pc=self.usual_pc_, internal_domain=cfg.internal_domain,
-                                 work_start=cfg.work_start, work_end=cfg.work_end)
+        return features_from_events(self._events(samples), len(samples))
+
+    def event_scores(self, events) -> np.ndarray:
+        """Per event: how rare its kind is in the training events, ``log((N + 1) / (count + 1))``."""
+        codes = _signatures(events)
+        position = np.clip(np.searchsorted(self.signature_codes_, codes), 0, max(self.signature_codes_.size - 1, 0))
+        found = self.signature_codes_.size > 0
+        seen = (self.signature_codes_[position] == codes) if found else np.zeros(codes.size, bool)
+        counts = np.where(seen, self.signature_counts_[position] if found else 0, 0)
+        return np.log((self.signature_counts_.sum() + 1.0) / (counts + 1.0))
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
         self.usual_pc_ = _usual_pcs(samples)
-        self.train_features_ = self.features(samples)
+        events = self._events(samples)
+        self.train_features_ = features_from_events(events, len(samples))
+        self.signature_codes_, self.signature_counts_ = np.unique(_signatures(events), return_counts=True)
         self.model_seed_ = int(rng.integers(2**31 - 1))
         self._build(train_network=True)
 
@@ -262,16 +317,19 @@ class CertIForestDetector(Detector):
         return np.linalg.norm(z - h, axis=1)
 
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
-        x = self.features(samples)
+        events = self._events(samples)
+        x = features_from_events(events, len(samples))
         if self.config.model == "iforest":
             scores = -self.forest_.score_samples(x)
         else:
             scores = self._reconstruction_error(x)
-        return [DetectorOutput(s.key, float(v), None, {"features": dict(zip(FEATURES, row.tolist()))})
-                for s, v, row in zip(samples, scores, x)]
+        per_event = np.split(self.event_scores(events), np.cumsum([len(s.data) for s in samples])[:-1])
+        return [DetectorOutput(s.key, float(v), m, {"features": dict(zip(FEATURES, row.tolist()))})
+                for s, v, m, row in zip(samples, scores, per_event, x)]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"train_features": self.train_features_, "model_seed": np.array([self.model_seed_], np.int64),
+                 "signature_codes": self.signature_codes_, "signature_counts": self.signature_counts_,
                  "usual_pc": np.frombuffer(json.dumps(self.usual_pc_, sort_keys=True).encode(), np.uint8).copy()}
         if self.config.model == "autoencoder":
             state.update(mean=self.mean_, scale=self.scale_)
@@ -282,6 +340,8 @@ class CertIForestDetector(Detector):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.train_features_ = np.asarray(state["train_features"], np.float64)
         self.model_seed_ = int(state["model_seed"][0])
+        self.signature_codes_ = np.asarray(state["signature_codes"], np.int64)
+        self.signature_counts_ = np.asarray(state["signature_counts"], np.int64)
         self.usual_pc_ = json.loads(bytes(np.asarray(state["usual_pc"], np.uint8)).decode())
         if self.config.model == "autoencoder":
             self.mean_, self.scale_ = state["mean"], state["scale"]
