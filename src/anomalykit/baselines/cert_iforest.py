@@ -265,10 +265,9 @@ class CertIForestDetector(Detector):
     def event_scores(self, events) -> np.ndarray:
         """Per event: how rare its kind is in the training events, ``log((N + 1) / (count + 1))``."""
         codes = _signatures(events)
-        position = np.clip(np.searchsorted(self.signature_codes_, codes), 0, max(self.signature_codes_.size - 1, 0))
-        found = self.signature_codes_.size > 0
-        seen = (self.signature_codes_[position] == codes) if found else np.zeros(codes.size, bool)
-        counts = np.where(seen, self.signature_counts_[position] if found else 0, 0)
+        known = self.signature_codes_  # sorted, never empty: training samples have events
+        position = np.minimum(np.searchsorted(known, codes), known.size - 1)
+        counts = np.where(known[position] == codes, self.signature_counts_[position], 0)
         return np.log((self.signature_counts_.sum() + 1.0) / (counts + 1.0))
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
