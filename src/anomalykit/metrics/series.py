@@ -54,7 +54,6 @@ __all__ = [
     "VusResult",
     "anomaly_ranges",
     "estimate_period",
-    "evaluate_outputs",
     "point_auprc",
     "point_auroc",
     "range_precision_recall_f1",
