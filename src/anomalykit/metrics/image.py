@@ -9,7 +9,8 @@ component of the ground truth (8-connectivity, ``scipy.ndimage.label``) is one r
 threshold t, the per-region overlap is the mean over all regions of all images of the share of the
 region's pixels with score > t, and the false-positive rate is the share of all normal pixels with
 score > t. The curve is built by sorting every pixel score once (each pixel changes FPR or PRO by a
-fixed amount when the threshold passes it); tied scores form one step. The area under PRO(FPR) is
+fixed amount when the threshold passes it); tied scores form one step. ``aupro`` sorts only the
+pixels scoring at least as high as the first normal pixel past the FPR limit. The area under PRO(FPR) is
 integrated with the trapezoid rule from FPR 0 to ``fpr_limit`` (0.3; the curve is interpolated at
 the limit) and divided by ``fpr_limit``, so it lies in [0, 1].
 
@@ -78,15 +79,33 @@ def pro_curve(masks: Any, maps: Any, *, connectivity: int = 8) -> tuple[np.ndarr
     Point i holds the FPR and PRO of the rule ``score >= thresholds[i]`` (the first point, FPR = PRO
     = 0, has threshold +inf). ``connectivity`` 8 (as MVTec) or 4 defines the regions.
     """
+    return _curve(*_region_steps(masks, maps, connectivity))
+
+
+def aupro(masks: Any, maps: Any, *, fpr_limit: float = 0.3, connectivity: int = 8) -> float:
+    """Area under the PRO curve up to ``fpr_limit``, divided by ``fpr_limit`` (in [0, 1]).
+
+    Only the pixels that score at least as high as the first normal pixel past the limit are
+    sorted (found with a linear-time selection), since the curve beyond the limit is not needed.
+    """
+    if not 0.0 < fpr_limit <= 1.0:
+        raise ConfigError(f"fpr_limit must be in (0, 1], got {fpr_limit!r}")
+    steps = _region_steps(masks, maps, connectivity)
+    fpr, pro, _ = _curve(*steps, fpr_stop=fpr_limit)
+    if fpr[-1] < fpr_limit:  # not reached through rounding: take the whole curve
+        fpr, pro, _ = _curve(*steps)
+    return float(min(_trapezoid_up_to(fpr, pro, fpr_limit) / fpr_limit, 1.0))
+
+
+def _region_steps(masks: Any, maps: Any, connectivity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Per pixel: the score, whether it is normal, and its PRO increment 1 / (region size)
+    (0 for normal pixels); plus the number of regions and of normal pixels."""
     from scipy import ndimage
 
     if connectivity not in (4, 8):
         raise ConfigError(f"connectivity must be 4 or 8, got {connectivity!r}")
     structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
     flat_masks, flat_maps, shapes = _pixels(masks, maps)
-
-    # Each pixel's contribution when the threshold drops past its score: a normal pixel adds
-    # 1/normal_pixels to the FPR, a pixel of region r adds 1/(|r| * regions) to the PRO.
     pro_step = np.zeros(flat_masks.shape, np.float64)
     regions = 0
     start = 0
@@ -107,9 +126,24 @@ def pro_curve(masks: Any, maps: Any, *, connectivity: int = 8) -> tuple[np.ndarr
         raise ConfigError("masks hold no anomalous pixels; PRO is undefined without ground-truth regions")
     if normal_pixels == 0:
         raise ConfigError("masks hold no normal pixels; the false-positive rate is undefined")
+    return flat_maps, normal, pro_step, regions, normal_pixels
 
-    order = np.argsort(flat_maps, kind="stable")[::-1]
-    sorted_scores = flat_maps[order]
+
+def _curve(scores: np.ndarray, normal: np.ndarray, pro_step: np.ndarray, regions: int, normal_pixels: int,
+           fpr_stop: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The PRO curve from one sort: when the threshold drops past a pixel's score, a normal pixel
+    adds 1 / normal_pixels to the FPR and a pixel of region r adds 1 / (|r| regions) to the PRO.
+    With ``fpr_stop``, the curve ends at the first point with FPR > fpr_stop."""
+    if fpr_stop is not None:
+        before_stop = int(np.floor(fpr_stop * normal_pixels))  # normal pixels allowed at FPR <= fpr_stop
+        if before_stop < normal_pixels:
+            normal_scores = scores[normal]
+            rank = normal_pixels - before_stop - 1  # the (before_stop + 1)-th largest normal score
+            lowest = np.partition(normal_scores, rank)[rank]
+            keep = np.flatnonzero(scores >= lowest)
+            scores, normal, pro_step = scores[keep], normal[keep], pro_step[keep]
+    order = np.argsort(scores)[::-1]  # ties need no stable order: each tie group is one step
+    sorted_scores = scores[order]
     fpr = np.cumsum(normal[order], dtype=np.float64) / normal_pixels
     pro = np.cumsum(pro_step[order]) / regions
     last_of_tie = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
@@ -117,15 +151,7 @@ def pro_curve(masks: Any, maps: Any, *, connectivity: int = 8) -> tuple[np.ndarr
     pro = np.minimum(pro[last_of_tie], 1.0)  # rounding can push the last sum a hair above 1
     thresholds = sorted_scores[last_of_tie]
     return (np.concatenate(([0.0], fpr)), np.concatenate(([0.0], pro)),
-            np.concatenate(([np.inf], thresholds)))
-
-
-def aupro(masks: Any, maps: Any, *, fpr_limit: float = 0.3, connectivity: int = 8) -> float:
-    """Area under the PRO curve up to ``fpr_limit``, divided by ``fpr_limit`` (in [0, 1])."""
-    if not 0.0 < fpr_limit <= 1.0:
-        raise ConfigError(f"fpr_limit must be in (0, 1], got {fpr_limit!r}")
-    fpr, pro, _ = pro_curve(masks, maps, connectivity=connectivity)
-    return float(min(_trapezoid_up_to(fpr, pro, fpr_limit) / fpr_limit, 1.0))
+            np.concatenate(([np.inf], thresholds.astype(np.float64))))
 
 
 def _trapezoid_up_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
@@ -156,12 +182,12 @@ def _pixels(masks: Any, maps: Any) -> tuple[np.ndarray, np.ndarray, list[tuple[i
         if mask.shape != amap.shape:
             raise ConfigError(f"image {index}: mask shape {mask.shape} differs from map shape {amap.shape}")
         flat_masks.append(_binary(mask, index).reshape(-1))
-        values = amap.astype(np.float64, copy=False).reshape(-1)
+        values = (amap if amap.dtype in (np.float32, np.float64) else amap.astype(np.float64)).reshape(-1)
         if not np.isfinite(values).all():
             raise ConfigError(f"maps[{index}] holds {int((~np.isfinite(values)).sum())} non-finite value(s)")
         flat_maps.append(values)
         shapes.append(mask.shape)
-    return np.concatenate(flat_masks), np.concatenate(flat_maps), shapes
+    return np.concatenate(flat_masks), np.concatenate(flat_maps), shapes  # mixed float types give float64
 
 
 def _as_images(values: Any, what: str) -> list[np.ndarray]:
