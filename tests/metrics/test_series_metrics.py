@@ -168,3 +168,14 @@ def test_vus_with_events_at_both_ends_and_close_together():
         roc, pr = _vus_by_definition(labels, scores, window, thresholds=60)
         result = vus(labels, scores, window=window, thresholds=60)
         assert (result.roc, result.pr) == (pytest.approx(roc, abs=1e-12), pytest.approx(pr, abs=1e-12))
+
+
+def test_window_is_capped_for_short_series():
+    flat = np.ones((60, 3))  # no period: the estimate falls back to 125, a window of 250
+    assert estimate_period(flat) == 125
+    assert window_from_series(flat) == 15
+    assert window_from_series(flat, max_fraction=1.0) == 60
+    t = np.arange(4000)
+    assert window_from_series(np.sin(2 * np.pi * t / 50)) == 100  # long series: TSB-AD's rule unchanged
+    with pytest.raises(ConfigError, match="max_fraction"):
+        window_from_series(flat, max_fraction=0.0)

@@ -20,8 +20,8 @@
   ``window`` is always given explicitly. TSB-AD's ``get_metrics`` passes twice the series' period
   estimate (``2 * slidingWindow``); ``estimate_period`` gives such an estimate for univariate
   *and* multivariate series (per-channel autocorrelation, the median over channels), so the window
-  never silently collapses to 0 for multivariate data. Record the window with the result
-  (``VusResult.window``): VUS grows with it.
+  never silently collapses to 0 for multivariate data, and ``window_from_series`` caps it at a
+  quarter of the series. Record the window with the result (``VusResult.window``): VUS grows with it.
 
   The computation here is exact with respect to that definition but avoids its
   (windows x thresholds x steps) loops: steps are ranked once, and for each buffer length only the
@@ -364,9 +364,14 @@ def estimate_period(values: Any, *, max_lag: int = 400, min_period: int = 3, max
     return int(np.median(periods))
 
 
-def window_from_series(values: Any, **options: Any) -> int:
-    """The VUS window TSB-AD's ``get_metrics`` uses: twice ``estimate_period(values)``."""
-    return 2 * estimate_period(values, **options)
+def window_from_series(values: Any, *, max_fraction: float = 0.25, **options: Any) -> int:
+    """The VUS window TSB-AD's ``get_metrics`` uses, twice ``estimate_period(values)``, capped at
+    ``max_fraction`` of the series length (a buffer as long as the series would make every step an
+    event's neighbour; TSB-AD's series are long enough that the cap rarely applies)."""
+    length = int(np.shape(values)[0])
+    if not 0.0 < max_fraction <= 1.0:
+        raise ConfigError(f"max_fraction must be in (0, 1], got {max_fraction}")
+    return min(2 * estimate_period(values, **options), max(int(max_fraction * length), 1))
 
 
 # ------------------------------------------------------------------------------------------------
