@@ -7,8 +7,8 @@ may differ between images, not within a pair) or N x H x W arrays.
 AUPRO follows the MVTec AD evaluation code (Bergmann et al., IJCV 2021): every connected
 component of the ground truth (8-connectivity, ``scipy.ndimage.label``) is one region; at a
 threshold t, the per-region overlap is the mean over all regions of all images of the share of the
-region's pixels with score > t, and the false-positive rate is the share of all normal pixels with
-score > t. The curve is built by sorting every pixel score once (each pixel changes FPR or PRO by a
+region's pixels with score >= t, and the false-positive rate is the share of all normal pixels with
+score >= t. The curve is built by sorting every pixel score once (each pixel changes FPR or PRO by a
 fixed amount when the threshold passes it); tied scores form one step. ``aupro`` sorts only the
 pixels scoring at least as high as the first normal pixel past the FPR limit. The area under PRO(FPR) is
 integrated with the trapezoid rule from FPR 0 to ``fpr_limit`` (0.3; the curve is interpolated at
