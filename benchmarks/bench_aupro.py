@@ -146,7 +146,8 @@ def main() -> None:
                 np.save(Path(folder) / "maps.npy", maps)
                 proc = subprocess.run([str(python), "-c", ANOMALIB_SCRIPT, folder, str(args.threads), str(args.repeat)],
                                       capture_output=True, text=True, timeout=3600)
-            result = next((json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")), None)
+            lines = proc.stdout.splitlines()
+            result = next((json.loads(line[7:]) for line in lines if line.startswith("RESULT ")), None)
             if result is None:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 print(f"anomalib skipped: it did not run: {tail}")

@@ -148,7 +148,8 @@ def _hub_backbone(name: str, layers: tuple[str, ...]) -> torch.nn.Module:
     try:
         backbone_class = MODEL_FOR_BACKBONE_MAPPING[type(config)]
     except KeyError:
-        raise ConfigError(f"backbone {name!r}: transformers has no backbone class for {type(config).__name__}") from None
+        raise ConfigError(f"backbone {name!r}: transformers has no backbone class for "
+                          f"{type(config).__name__}") from None
     try:
         return backbone_class.from_pretrained(name, out_features=list(layers))
     except Exception as exc:  # noqa: BLE001

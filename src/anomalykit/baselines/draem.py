@@ -194,8 +194,10 @@ class Draem(Detector):
     def _build(self) -> None:
         cfg = self.config
         self.device_ = resolve_device(cfg.device)
-        self.reconstructive_ = ReconstructiveNetwork(cfg.reconstructive_width, cfg.reconstructive_depth).to(self.device_)
-        self.discriminative_ = DiscriminativeNetwork(cfg.discriminative_width, cfg.discriminative_depth).to(self.device_)
+        reconstructive = ReconstructiveNetwork(cfg.reconstructive_width, cfg.reconstructive_depth)
+        discriminative = DiscriminativeNetwork(cfg.discriminative_width, cfg.discriminative_depth)
+        self.reconstructive_ = reconstructive.to(self.device_)
+        self.discriminative_ = discriminative.to(self.device_)
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
         with torch_threads(self.config.num_threads):
