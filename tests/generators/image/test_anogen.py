@@ -234,7 +234,8 @@ def test_generator_bad_input(trained, tmp_path):
         AnoGen(weights=str(trained), defect="hole", device="cpu")(example_source(), seed=0)
     with pytest.raises(ConfigError, match="template=PATH"):
         AnoGen(weights=str(trained), box_mode="template", device="cpu")(example_source(), seed=0)
-    with pytest.raises(ConfigError, match="no box"):
+    source = example_source()
+    with pytest.raises(ConfigError, match=rf"image '{source.key}', defect '\w+': anogen: no box"):
         AnoGen(weights=str(trained), box_min_width=0.9, box_max_width=0.9, box_min_height=0.9, box_max_height=0.9,
                max_tries=5, device="cpu")(example_source(), seed=0)
     with pytest.raises(ConfigError, match="offline-org/missing"):

@@ -667,8 +667,11 @@ class AnoGen(Generator):
         else:
             emb = weights.embeddings[int(rng.integers(len(weights.embeddings)))]
         spec = self._box_spec(emb)
-        box, info = sample_box_mask(rng, size, spec, self._template(source, size), min_overlap=self.config.min_overlap,
-                                    max_tries=self.config.max_tries)
+        try:
+            box, info = sample_box_mask(rng, size, spec, self._template(source, size),
+                                        min_overlap=self.config.min_overlap, max_tries=self.config.max_tries)
+        except ConfigError as exc:
+            raise ConfigError(f"image {source.key!r}, defect {emb.defect!r}: {exc}") from None
         return {"embedding": emb, "box": box, "box_info": info, "torch_seed": int(rng.integers(0, 2**63 - 1))}
 
     # generation -------------------------------------------------------------------------------
