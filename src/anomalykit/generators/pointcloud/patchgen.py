@@ -67,7 +67,7 @@ class PatchGen(PointCloudDefectGenerator):
 
     def __init__(self, config: Any = None, **params: Any) -> None:
         super().__init__(config, **params)
-        self.patch_range = check_range(self.config, "patch_fraction_low", "patch_fraction_high")
+        check_range(self.config, "patch_fraction_low", "patch_fraction_high")  # low <= high
         self.scale_range = check_range(self.config, "scale_low", "scale_high")
 
     def deform(self, work: Workspace, rng: np.random.Generator) -> str:
