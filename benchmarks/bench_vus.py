@@ -65,7 +65,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "anomalykit-bench" / f"tsb-ad-{TSB_AD_VERSION}")
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "anomalykit-bench" / f"tsb-ad-{TSB_AD_VERSION}")
     args = parser.parse_args()
 
     from anomalykit.metrics.series import vus

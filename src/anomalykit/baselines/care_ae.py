@@ -50,7 +50,8 @@ class CareAEConfig(DetectorConfig):
     learning_rate: float = param(1e-3, low=1e-7, high=1.0)
     threshold_quantile: float = param(0.99, low=0.5, high=1.0, doc="training RMSE quantile that normalises scores to 1")
     aggregate: str = param("fraction", choices=CARE_AGGREGATES,
-                           doc="sample score over prediction rows: max/mean/p99 of the map, or the share of flagged rows")
+                           doc="sample score over prediction rows: max/mean/p99 of the map, or the share of "
+                               "flagged rows")
     threads: int = param(1, low=0, high=1024, doc="torch CPU threads while fitting and scoring (0 = torch's setting)")
 
 
@@ -74,7 +75,8 @@ def _masks(sample: Sample, steps: int) -> tuple[np.ndarray, np.ndarray]:
     prediction = np.asarray(meta["is_prediction"], bool) if "is_prediction" in meta else np.zeros(steps, bool)
     normal = np.asarray(meta["normal_mask"], bool) if "normal_mask" in meta else np.ones(steps, bool)
     if prediction.shape != (steps,) or normal.shape != (steps,):
-        raise ConfigError(f"care_ae: {sample.key}: meta is_prediction/normal_mask do not have one entry per row ({steps})")
+        raise ConfigError(f"care_ae: {sample.key}: meta is_prediction/normal_mask do not have one entry per row "
+                          f"({steps})")
     return ~prediction, normal
 
 
@@ -94,10 +96,12 @@ class CareAEDetector(Detector):
         farm = meta.get("farm", sample.category)
         if self.config.grouping == "event":
             if "event_id" not in meta:
-                raise ConfigError(f"care_ae: {sample.key} has no meta['event_id'] (not a care sample); use grouping='shared'")
+                raise ConfigError(f"care_ae: {sample.key} has no meta['event_id'] (not a care sample); "
+                                  f"use grouping='shared'")
             return f"{farm}/{meta['event_id']}"
         if "asset_id" not in meta:
-            raise ConfigError(f"care_ae: {sample.key} has no meta['asset_id'] (not a care sample); use grouping='shared'")
+            raise ConfigError(f"care_ae: {sample.key} has no meta['asset_id'] (not a care sample); "
+                              f"use grouping='shared'")
         return f"{farm}/asset-{meta['asset_id']}"
 
     def _fit(self, samples: Sequence[Sample], rng: np.random.Generator, progress: bool) -> None:
@@ -178,7 +182,8 @@ class CareAEDetector(Detector):
                 score = float(np.mean(scored > 1.0))
             else:
                 score = aggregate(scored, how)
-            outputs.append(DetectorOutput(sample.key, score, steps, {"model": self.group_of(sample), "step_threshold": 1.0}))
+            extras = {"model": self.group_of(sample), "step_threshold": 1.0}
+            outputs.append(DetectorOutput(sample.key, score, steps, extras))
         return outputs
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -201,7 +206,8 @@ class CareAEDetector(Detector):
             scaler = Standardiser(state[f"m{i}.mean"], state[f"m{i}.scale"])
             net = _network(scaler.mean.size, self.config.hidden, self.config.code)
             prefix = f"m{i}.net."
-            net.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith(prefix)})
+            net.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v))
+                                 for k, v in state.items() if k.startswith(prefix)})
             net.eval()
             self.models_[group] = _Model(scaler, net, float(state[f"m{i}.threshold"][0]))
 

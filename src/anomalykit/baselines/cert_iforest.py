@@ -81,7 +81,8 @@ class CertIForestConfig(DetectorConfig):
     def validate(self) -> None:
         super().validate()
         if self.work_start >= self.work_end:
-            raise ConfigError(f"CertIForestConfig: work_start ({self.work_start}) must be before work_end ({self.work_end})")
+            raise ConfigError(f"CertIForestConfig: work_start ({self.work_start}) must be before "
+                              f"work_end ({self.work_end})")
 
 
 def _string(frame, name: str):
@@ -143,23 +144,27 @@ def event_table(samples: Sequence[Sample], *, usual_pc: dict[str, str] | None = 
     disconnect = (kind == "device") & (activity == "disconnect")
     http, email, file = kind == "http", kind == "email", kind == "file"
 
-    host = pl.col("url").fill_null("").str.extract(r"//([^/]+)", 1).fill_null("").str.to_lowercase().str.replace(r"^www\.", "")
+    host = (pl.col("url").fill_null("").str.extract(r"//([^/]+)", 1).fill_null("").str.to_lowercase()
+            .str.replace(r"^www\.", ""))
     keep_full = pl.any_horizontal([host.str.contains(k, literal=True) for k in _KEEP_FULL_DOMAIN])
     domain = pl.when(keep_full).then(host).otherwise(pl.coalesce(host.str.extract(r"([^.]+\.[^.]+)$", 1), host))
     url = pl.col("url").fill_null("")
-    job = domain.is_in(_JOB) | (domain.str.contains("job") & (domain.str.contains("hunt") | domain.str.contains("search"))) \
-        | (domain.str.contains("aol.com") & (url.str.contains("recruit") | url.str.contains("job")))
+    job = (domain.is_in(_JOB)
+           | (domain.str.contains("job") & (domain.str.contains("hunt") | domain.str.contains("search")))
+           | (domain.str.contains("aol.com") & (url.str.contains("recruit") | url.str.contains("job"))))
     hack = domain.is_in(_HACK) | domain.str.contains("keylog")
 
     def recipients(column: str) -> pl.Expr:
-        return pl.col(column).fill_null("").str.split(";").list.eval(pl.element().filter(pl.element().str.len_chars() > 0))
+        names = pl.col(column).fill_null("").str.split(";")
+        return names.list.eval(pl.element().filter(pl.element().str.len_chars() > 0))
 
     all_to = pl.concat_list([recipients("to"), recipients("cc"), recipients("bcc")])
     external = all_to.list.eval(~pl.element().str.contains(internal_domain, literal=True)).list.sum()
     attachments = pl.col("attachments").fill_null("")
     attachment_count = pl.when(attachments.str.contains(r"^\s*\d+\s*$")).then(
         attachments.str.strip_chars().cast(pl.Int64, strict=False)).otherwise(
-        attachments.str.split(";").list.eval(pl.element().filter(pl.element().str.contains(r"\."))).list.len().cast(pl.Int64))
+        attachments.str.split(";").list.eval(pl.element().filter(pl.element().str.contains(r"\."))).list.len()
+        .cast(pl.Int64))
     filename = pl.col("filename").fill_null("")
     user_pc = pl.col("sample_user").replace_strict(usual_pc, default=None) if usual_pc else pl.lit(None, dtype=pl.Utf8)
     home = pl.coalesce(user_pc, pl.col("pc").mode().min().over("sample"))
@@ -168,15 +173,17 @@ def event_table(samples: Sequence[Sample], *, usual_pc: dict[str, str] | None = 
     contributions = {
         "events": pl.lit(1.0), "logon": on(logon), "logoff": on(logoff), "connect": on(connect),
         "disconnect": on(disconnect), "http": on(http), "email": on(email), "file": on(file),
-        "after_hours_events": on(after), "after_hours_logon": on(after & logon), "after_hours_connect": on(after & connect),
-        "after_hours_http": on(after & http), "after_hours_email": on(after & email), "after_hours_file": on(after & file),
+        "after_hours_events": on(after), "after_hours_logon": on(after & logon),
+        "after_hours_connect": on(after & connect), "after_hours_http": on(after & http),
+        "after_hours_email": on(after & email), "after_hours_file": on(after & file),
         "weekend_events": on(weekend), "other_pc_events": on((pl.col("pc") != home) & home.is_not_null()),
         "file_to_removable": on(file & ((pl.col("to_removable_media").fill_null("").str.to_lowercase() == "true")
                                         | filename.str.starts_with("R:"))),
         "file_from_removable": on(file & (pl.col("from_removable_media").fill_null("").str.to_lowercase() == "true")),
         "file_exe_archive": on(file & filename.str.to_lowercase().str.contains(r"\.(exe|sh|zip|rar|7z)$")),
         "http_upload": on(http & activity.str.contains("upload")), "http_social": on(http & domain.is_in(_SOCIAL)),
-        "http_cloud": on(http & domain.is_in(_CLOUD)), "http_job": on(http & job), "http_leak": on(http & domain.is_in(_LEAK)),
+        "http_cloud": on(http & domain.is_in(_CLOUD)), "http_job": on(http & job),
+        "http_leak": on(http & domain.is_in(_LEAK)),
         "http_hack": on(http & hack), "email_external": on(email & (external > 0)),
         "email_external_recipients": in_email(external), "email_recipients": in_email(all_to.list.len()),
         "email_bcc_recipients": in_email(recipients("bcc").list.len()), "email_attachments": in_email(attachment_count),
@@ -238,7 +245,8 @@ def _usual_pcs(samples: Sequence[Sample]) -> dict[str, str]:
         user = str((sample.meta or {}).get("user") or "")
         if not user:
             continue
-        pcs = sample.data.events.column("pc").to_pylist() if "pc" in sample.data.events.column_names else []  # type: ignore[union-attr]
+        events = sample.data.events  # type: ignore[union-attr]
+        pcs = events.column("pc").to_pylist() if "pc" in events.schema.names else []
         for pc in pcs:
             if pc:
                 counts.setdefault(user, {})[pc] = counts.setdefault(user, {}).get(pc, 0) + 1

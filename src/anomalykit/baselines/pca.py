@@ -81,7 +81,8 @@ class PCADetector(Detector):
         wanted = float(cfg.n_components)
         if wanted >= 1:
             if wanted > limit:
-                raise ConfigError(f"{self.name}: n_components={int(wanted)} exceeds min(training windows, window x channels) = {limit}")
+                raise ConfigError(f"{self.name}: n_components={int(wanted)} exceeds min(training windows, "
+                                  f"window x channels) = {limit}")
             components: float | int = int(wanted)
         else:
             components = wanted

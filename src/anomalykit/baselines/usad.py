@@ -110,7 +110,8 @@ class USADDetector(Detector):
     def _scale(self, sample: Sample) -> np.ndarray:
         values = series_values(sample, self.name)
         if values.shape[1] != self.minimum_.size:
-            raise ConfigError(f"{self.name}: {sample.key} has {values.shape[1]} channels, the model was fitted on {self.minimum_.size}")
+            raise ConfigError(f"{self.name}: {sample.key} has {values.shape[1]} channels, the model was fitted on "
+                              f"{self.minimum_.size}")
         scaled = (values - self.minimum_) / self.range_
         return np.where(np.isnan(scaled), self.fill_, scaled)
 
@@ -194,7 +195,8 @@ class USADDetector(Detector):
         self.minimum_, self.range_, self.fill_ = state["minimum"], state["range"], state["fill"]
         inputs = int(state["net.encoder.0.weight"].shape[1])
         self.net_ = _network(inputs, self.config.latent)
-        self.net_.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net.")})
+        weights = {k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("net.")}
+        self.net_.load_state_dict(weights)
         self.net_.eval()
 
     @classmethod

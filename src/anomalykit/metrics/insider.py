@@ -53,7 +53,8 @@ def detection_rate_at_budgets(labels: Any, scores: Any, *, budgets: Sequence[flo
     return rates
 
 
-def evaluate_insider(samples: Sequence[Any], scores: Any, *, budgets: Sequence[float] = DEFAULT_BUDGETS) -> dict[str, Any]:
+def evaluate_insider(samples: Sequence[Any], scores: Any, *,
+                     budgets: Sequence[float] = DEFAULT_BUDGETS) -> dict[str, Any]:
     """AUROC and instance- and user-based detection rates of per-sample ``scores`` on CERT samples
     (``label`` per instance, ``meta["user"]`` as the user)."""
     labels = np.array([s.label for s in samples])

@@ -414,7 +414,8 @@ def _care_terms(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any
     if not samples or not is_care or any(t is None or o.anomaly_map is None for t, o in zip(thresholds, outputs)):
         return {}
     try:
-        events = [evaluate_care_sample(s, np.asarray(o.anomaly_map) > t) for s, o, t in zip(samples, outputs, thresholds)]
+        events = [evaluate_care_sample(s, np.asarray(o.anomaly_map) > t)
+                  for s, o, t in zip(samples, outputs, thresholds)]
         result = care_score(events)
     except ConfigError:  # e.g. no normal event among the samples: the score is undefined
         return {}
