@@ -96,3 +96,19 @@ def test_evaluate_adds_the_care_score(care, fitted):
     assert report["care_score"] == evaluate_care(fitted, test).result.score
     assert report["care_rule"] == "none detected"  # 40-step events never reach the criticality of 72
     assert report["vus_series"] == 2 and 0 < report["vus_pr"] <= 1
+
+
+def test_evaluate_care_threshold(care, fitted):
+    from anomalykit.baselines.pca import PCADetector
+
+    params, train, test = care
+    strict = evaluate_care(fitted, test, threshold=1e9, criticality_threshold=20)
+    assert strict.result.n_detected == 0 and strict.result.score == 0.0
+    with pytest.raises(ConfigError, match="differ in channels"):
+        PCADetector(window=4).fit(train, seed=0)  # farms A and B have different sensors
+    farm_a = [s for s in train if s.category == "A"]
+    pca = PCADetector(window=4).fit(farm_a, seed=0)
+    test_a = [s for s in test if s.category == "A"]
+    with pytest.raises(ConfigError, match="threshold="):
+        evaluate_care(pca, test_a)
+    assert evaluate_care(pca, test_a, threshold=float(np.median(pca.train_scores_))).result.n_events == 2

@@ -23,6 +23,18 @@ def series_values(sample: Sample, what: str) -> np.ndarray:
     return values
 
 
+def training_arrays(samples: Sequence[Sample], what: str) -> list[np.ndarray]:
+    """The (T, C) values of the training samples, which must all have the same channels."""
+    arrays = [series_values(s, what) for s in samples]
+    widths = {a.shape[1] for a in arrays}
+    if len(widths) > 1:
+        first = arrays[0].shape[1]
+        odd, width = next((s, a.shape[1]) for s, a in zip(samples, arrays) if a.shape[1] != first)
+        raise ConfigError(f"{what}: training series differ in channels: {samples[0].key} has {first}, "
+                          f"{odd.key} has {width}; fit one model per channel set")
+    return arrays
+
+
 class Standardiser:
     """Per-channel mean and standard deviation fitted on training steps (NaN ignored). After
     scaling, a missing value becomes 0, the training mean; a constant channel keeps scale 1."""

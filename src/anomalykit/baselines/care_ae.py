@@ -252,13 +252,13 @@ class CareEvaluation:
     events: list[CareEventEvaluation] = field(default_factory=list)
 
 
-def evaluate_care(detector: Detector, samples: Iterable[Sample], *, threshold: float = 1.0,
+def evaluate_care(detector: Detector, samples: Iterable[Sample], *, threshold: float | None = None,
                   reliability_beta: float = 0.5, weights: CareWeights = CareWeights(),
                   **event_options: Any) -> CareEvaluation:
     """CARE score of ``detector`` on ``care`` samples (``part="all"`` or ``"prediction"``).
 
-    A step is flagged when its anomaly-map value exceeds ``threshold`` (1.0 is the ``care_ae``
-    model threshold). ``event_options`` go to ``anomalykit.metrics.care.evaluate_care_event``
+    A step is flagged when its anomaly-map value exceeds ``threshold``; by default the threshold
+    the detector states in ``extras["step_threshold"]`` (1.0 for ``care_ae``). ``event_options`` go to ``anomalykit.metrics.care.evaluate_care_event``
     (``criticality_threshold``, ``detection``, ``coverage_beta``, ``ignore_normal_index``, ...).
     """
     items = list(samples)
@@ -266,6 +266,9 @@ def evaluate_care(detector: Detector, samples: Iterable[Sample], *, threshold: f
     for sample, output in zip(items, detector.score_samples(items)):
         if output.anomaly_map is None:
             raise ConfigError(f"evaluate_care: {detector.name} gives no per-step map for {sample.key}")
-        flags = np.asarray(output.anomaly_map) > threshold
+        limit = threshold if threshold is not None else (output.extras or {}).get("step_threshold")
+        if limit is None:
+            raise ConfigError(f"evaluate_care: {detector.name} states no step threshold; pass threshold=")
+        flags = np.asarray(output.anomaly_map) > limit
         events.append(evaluate_care_sample(sample, flags, **event_options))
     return CareEvaluation(care_score(events, reliability_beta=reliability_beta, weights=weights), events)

@@ -35,6 +35,7 @@ from ._windows import (
     check_length,
     example_series,
     series_values,
+    training_arrays,
     training_windows,
     window_chunks,
     windows_to_steps,
@@ -73,7 +74,7 @@ class PCADetector(Detector):
         from sklearn.decomposition import PCA
 
         cfg = self.config
-        arrays = [series_values(s, self.name) for s in samples]
+        arrays = training_arrays(samples, self.name)
         self.scaler_ = Standardiser.fit(arrays, self.name)
         scaled = [self.scaler_.transform(a, s.key, self.name) for a, s in zip(arrays, samples)]
         train = training_windows(scaled, cfg.window, cfg.train_stride, cfg.max_train_windows, rng)

@@ -38,6 +38,7 @@ from ._windows import (
     check_length,
     example_series,
     series_values,
+    training_arrays,
     torch_session,
     training_windows,
     window_chunks,
@@ -120,7 +121,7 @@ class USADDetector(Detector):
         from rich.progress import track
 
         cfg = self.config
-        arrays = [series_values(s, self.name) for s in samples]
+        arrays = training_arrays(samples, self.name)
         stacked = np.concatenate(arrays, axis=0)
         if np.isnan(stacked).all(axis=0).any():
             raise ConfigError(f"{self.name}: a channel has no training value (all NaN)")
