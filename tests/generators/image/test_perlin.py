@@ -98,6 +98,13 @@ def test_pixels_inside_the_mask_follow_the_blend_formula(tmp_path):
     diff = np.abs(out.data.pixels[region].astype(int) - texture[region].astype(int))
     assert np.median(diff) <= 3
     assert out.provenance["texture"].startswith("class0/")
+    # beta = 0.3: out = 0.7 texture + 0.3 image inside the mask, the image itself outside
+    mixed = anomalykit.get_generator("perlin", beta_low=0.3, beta_high=0.3, num_augmenters=0,
+                                     texture_dir=str(tmp_path / "t"))(source, seed=4)
+    region = mixed.target.astype(bool)
+    expected = 0.7 * texture[region] + 0.3 * source.data.pixels[region]
+    assert np.median(np.abs(mixed.data.pixels[region] - expected)) <= 3
+    np.testing.assert_array_equal(mixed.data.pixels[~region], source.data.pixels[~region])
 
 
 def test_every_augmenter_keeps_shape_and_dtype():
