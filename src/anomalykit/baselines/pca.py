@@ -9,7 +9,8 @@ steps (T x C flattened) is projected onto the principal subspace learnt from the
 (``n_components``: a share of explained variance in (0, 1), or a number of components >= 1); the
 window score is the mean squared residual, and a step's score is the mean over the windows that
 cover it, so the anomaly map has one value per step, aligned with the sample's target. The sample
-score aggregates the map (``aggregate``: max, mean or p99).
+score aggregates the map (``aggregate``: max, mean or p99). A missing value (NaN) is scored as
+the channel's training mean.
 
 >>> import anomalykit
 >>> params, train, test = anomalykit.baselines.BASELINES.get("pca").example()

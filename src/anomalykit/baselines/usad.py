@@ -16,7 +16,8 @@ written above).
 
 The window score is ``alpha * |w - AE1(w)|^2 + beta * |w - AE2(AE1(w))|^2`` (mean squared over the
 window's values, as the reference code computes it); a step's score is the mean over the windows
-covering it (anomaly map of shape (T,)); the sample score aggregates the map.
+covering it (anomaly map of shape (T,)); the sample score aggregates the map. A missing value
+(NaN) is replaced by the channel's training mean.
 
 Training is seeded: weight initialisation and batch order come from the fit seed, and the
 optimisation runs with torch's deterministic algorithms on ``threads`` CPU threads.
