@@ -79,3 +79,16 @@ def test_gradient_clearing_modes_differ(fitted):
     assert separate.loss_history_[0, 0] == pytest.approx(detector.loss_history_[0, 0], rel=0.05)
     with pytest.raises(ConfigError, match="gradients"):
         USADDetector(gradients="none")
+
+
+def test_missing_values_and_channel_mismatch(fitted):
+    from anomalykit.schema import Sample, Series
+
+    detector, params, train, test = fitted
+    values = np.asarray(test[0].data.values).copy()
+    values[5:9, 0] = np.nan
+    holed = Sample(key="holed", dataset="x", split="test", label=0, data=Series(values))
+    assert np.isfinite(detector.window_scores(holed)).all()
+    wide = Sample(key="wide", dataset="x", split="test", label=0, data=Series(np.zeros((40, 5))))
+    with pytest.raises(ConfigError, match="wide has 5 channels"):
+        detector.decision_function([wide])
