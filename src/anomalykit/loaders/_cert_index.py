@@ -1052,9 +1052,12 @@ def read_csv_dicts(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().strip('"') for h in next(reader, [])]
     rows = []
+    padding = [""] * len(header)
     for row in reader:
-        if not row or not any(cell.strip() for cell in row):
+        values = [cell.strip() for cell in row]
+        if not any(values):  # a blank line
             continue
-        values = [cell.strip() for cell in row] + [""] * max(0, len(header) - len(row))
+        if len(values) < len(header):
+            values += padding[len(values):]
         rows.append((reader.line_num, dict(zip(header, values))))
     return header, rows
