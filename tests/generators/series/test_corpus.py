@@ -44,4 +44,5 @@ def test_generation_settings_are_refused_with_sources(tmp_path):
     with pytest.raises(ConfigError, match="per_source: 0 is below"):
         generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=0)
     assert not (tmp_path / "o").exists()
-    assert generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=2).num_samples == 2
+    with pytest.warns(UserWarning, match="config keys length describe a generated series"):
+        assert generate_series_corpus(CONFIG, tmp_path / "o", sources=[source], per_source=2).num_samples == 2
