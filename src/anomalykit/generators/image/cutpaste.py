@@ -105,10 +105,11 @@ class _CutPasteBase(Generator):
         return foreground_of(source, image, ForegroundSpec(c.object_mask, c.background, c.background_threshold,
                                                            c.foreground_dir), self.name)
 
-    def _place(self, rng: np.random.Generator, image_shape: tuple[int, int], footprint: np.ndarray,
-               foreground: np.ndarray | None) -> tuple[int, int]:
-        """Top-left corner of a paste; with a foreground, the first draw covering enough of the
-        object (or, failing that, the best of ``max_attempts`` draws)."""
+    def _corner(self, rng: np.random.Generator, image_shape: tuple[int, int], footprint: np.ndarray,
+                foreground: np.ndarray | None, enough: float) -> tuple[int, int]:
+        """Top-left corner of a ``footprint`` placed uniformly in the image; with a foreground, the
+        first draw whose footprint is at least ``enough`` on the object (or, failing that, the best
+        of ``max_attempts`` draws)."""
         height, width = image_shape
         fh, fw = footprint.shape
         best, best_overlap = (0, 0), -1.0
@@ -120,25 +121,19 @@ class _CutPasteBase(Generator):
             overlap = float((foreground[y:y + fh, x:x + fw] & footprint).sum()) / area
             if overlap > best_overlap:
                 best, best_overlap = (y, x), overlap
-            if overlap >= self.config.min_overlap:
+            if overlap >= enough:
                 break
         return best
 
     def _cut(self, rng: np.random.Generator, image_shape: tuple[int, int], size: tuple[int, int],
              foreground: np.ndarray | None) -> tuple[int, int]:
-        height, width = image_shape
-        ph, pw = size
-        best, best_fraction = (0, 0), -1.0
-        for _ in range(self.config.max_attempts if foreground is not None else 1):
-            y, x = int(rng.integers(0, height - ph + 1)), int(rng.integers(0, width - pw + 1))
-            if foreground is None:
-                return y, x
-            fraction = float(foreground[y:y + ph, x:x + pw].mean())
-            if fraction > best_fraction:
-                best, best_fraction = (y, x), fraction
-            if fraction >= self.config.min_object_fraction:
-                break
-        return best
+        """Where to cut a rectangle of ``size``: mostly on the object (``min_object_fraction``)."""
+        return self._corner(rng, image_shape, np.ones(size, bool), foreground, self.config.min_object_fraction)
+
+    def _place(self, rng: np.random.Generator, image_shape: tuple[int, int], footprint: np.ndarray,
+               foreground: np.ndarray | None) -> tuple[int, int]:
+        """Where to paste ``footprint``: overlapping the object (``min_overlap``)."""
+        return self._corner(rng, image_shape, footprint, foreground, self.config.min_overlap)
 
     def _jitter(self, patch: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
         c = self.config
