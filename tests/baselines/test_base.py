@@ -79,3 +79,24 @@ def test_guards(data):
     series = Sample(key="s", dataset="x", split="train", label=0, data=Series(np.zeros((5, 1))))
     with pytest.raises(ConfigError, match="expects image samples, s is series"):
         Darkness().fit([series])
+
+
+def test_train_command_on_cert_reports_detection_rates(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from anomalykit.cli import app
+
+    built = build("cert", tmp_path / "cert")
+    manifest = anomalykit.load("cert", built.root, progress=False, **built.options).manifest.to_pylist()
+    days = sorted({row["start"].date() for row in manifest})
+    train_until = days[1].isoformat()  # the first day trains, the later days (with the insiders) test
+    result = CliRunner().invoke(app, ["train", "cert_iforest", "--from", "cert", "--root", str(built.root),
+                                      "--out", str(tmp_path / "run"), "--load-option", f"train_until={train_until}",
+                                      "--load-option", "release=r4.2", "--load-option", "progress=false"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["train_samples"] > 0 and metrics["anomalous"] > 0
+    assert "detection_rate" in metrics and "user_detection_rate" in metrics
+    assert (tmp_path / "run/model/config.json").is_file()
