@@ -80,6 +80,8 @@ def test_other_settings_in_the_same_folder_are_refused(mvtec, tmp_path):
     recorded = json.loads((tmp_path / "o" / SETTINGS_NAME).read_text())
     # the same settings given with tuples where JSON has lists are the same settings
     record_settings(tmp_path / "o", {**recorded, "category": tuple(recorded["category"])})
+    record_settings(tmp_path / "p", {"load_options": {"cache_dir": tmp_path}})  # a path is recorded as text
+    assert json.loads((tmp_path / "p" / SETTINGS_NAME).read_text()) == {"load_options": {"cache_dir": str(tmp_path)}}
     with pytest.raises(ConfigError, match="per_image: 1 before, 2 now"):
         record_settings(tmp_path / "o", {**recorded, "per_image": 2})
     with pytest.raises(ConfigError, match="seed: 0 before, 1 now"):

@@ -175,7 +175,8 @@ def record_settings(out_dir: str | Path, settings: dict[str, Any]) -> None:
     other settings (a folder whose earlier run stopped before writing any sample takes the new
     settings). ``settings`` must be JSON-ready."""
     out_dir = Path(out_dir)
-    settings = json.loads(json.dumps(settings, sort_keys=True))  # tuples as lists, as they are read back
+    # as they are read back: tuples as lists, paths (a loader's cache_dir) as strings
+    settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
     path = out_dir / SETTINGS_NAME
     if path.is_file() and _holds_samples(out_dir):
         try:
