@@ -1,7 +1,8 @@
 """DRAEM (Zavrtanik et al., ICCV 2021): a reconstructive and a discriminative sub-network
 trained on synthetic anomalies.
 
-Training: each normal image becomes, with probability ``anomaly_prob``, an anomalous one made
+Training: each normal image is first rotated by U(-90, 90) degrees with probability ``rotate_prob``
+(0.3), then becomes, with probability ``anomaly_prob``, an anomalous one made
 by anomalykit's ``perlin`` generator (DRAEM's Perlin-noise masks blended with a texture from
 ``texture_dir``, e.g. DTD's ``images``, or with an augmented copy of the image itself), with its
 exact mask. The reconstructive network (an encoder-decoder without skips) maps the augmented
@@ -27,6 +28,7 @@ small widths and step counts used in tests only show the mechanics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +61,8 @@ class DraemConfig(DetectorConfig):
     batch_size: int = param(8, low=1, high=4096)
     learning_rate: float = param(1e-4, low=0.0, high=1.0)
     anomaly_prob: float = param(0.5, low=0.0, high=1.0, doc="share of training images made anomalous")
+    rotate_prob: float = param(0.3, low=0.0, high=1.0, doc="share of training images rotated first")
+    rotate_degrees: float = param(90.0, low=0.0, high=180.0, doc="rotation angle drawn from U(-x, x)")
     texture_dir: str | None = param(None, doc="anomaly source textures for the perlin generator (e.g. dtd/images)")
     focal_gamma: float = param(2.0, low=0.0, high=10.0)
     score_window: int = param(21, low=1, high=255, doc="mean filter (odd) before the image score's max")
@@ -178,6 +182,14 @@ def _rgb(sample: Sample, size: int) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def _rotate(pixels: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre, corners filled with black (imgaug's Affine default, used by DRAEM)."""
+    height, width = pixels.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2 - 0.5, height / 2 - 0.5), degrees, 1.0)
+    return cv2.warpAffine(pixels, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0)
+
+
 def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
@@ -233,18 +245,23 @@ class Draem(Detector):
             if len(order) < batch_size:
                 order += rng.permutation(len(images)).tolist()
             batch, order = order[:batch_size], order[batch_size:]
-            augmented, masks = [], []
+            normals, augmented, masks = [], [], []
             for index in batch:
-                pixels, mask = images[index], np.zeros(images[index].shape[:2], np.uint8)
+                pixels, source = images[index], sources[index]
+                if cfg.rotate_prob and rng.random() < cfg.rotate_prob:  # DRAEM pre-rotates the normal image too
+                    pixels = _rotate(pixels, float(rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees)))
+                    source = dataclasses.replace(source, data=Image(pixels))
+                normals.append(pixels)
+                mask = np.zeros(pixels.shape[:2], np.uint8)
                 if rng.random() < cfg.anomaly_prob:
                     try:
-                        synthetic = generator(sources[index], seed=int(rng.integers(2**62)))
+                        synthetic = generator(source, seed=int(rng.integers(2**62)))
                         pixels, mask = synthetic.data.pixels, np.asarray(synthetic.target, np.uint8)
                     except ConfigError:  # no Perlin region could be placed: keep the normal image
                         pass
                 augmented.append(pixels)
                 masks.append(mask)
-            normal = _to_tensor([images[i] for i in batch]).to(self.device_)
+            normal = _to_tensor(normals).to(self.device_)
             augmented_t = _to_tensor(augmented).to(self.device_)
             mask_t = torch.from_numpy(np.stack(masks)).long().to(self.device_)
             reconstruction = self.reconstructive_(augmented_t)
