@@ -10,7 +10,8 @@ for a mesh, points are then sampled on the deformed surface (``mesh_to_points``)
 With ``mesh_output="vertices"`` the deformed (subdivided) vertices themselves are the output.
 
 The output is a ``PointCloud`` sample whose ``displacement`` is exactly ``new - old`` in float32
-(points outside the mask keep their bytes), with ``meta["source_index"]`` (cloud input: the
+(points outside the mask keep their bytes); the target marks the points whose float32 position
+changed and, after a removal, the border of the gap, with ``meta["source_index"]`` (cloud input: the
 source point of every output point) or ``meta["source_face"]`` (mesh input: the source face the
 point was sampled on), and ``meta["removed_indices"]`` / ``meta["removed_count"]`` (for a mesh:
 indices of the vertices of the subdivided mesh, whose first ``source_vertices`` are the source's;
