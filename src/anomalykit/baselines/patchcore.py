@@ -65,8 +65,9 @@ class PatchcoreConfig(CNNFeatureConfig):
     patch_size: int = param(3, low=1, high=15, doc="neighbourhood averaged into each patch feature (odd)")
     coreset_ratio: float = param(0.1, low=1e-6, high=1.0, doc="share of training patches kept in the bank")
     max_memory: int | None = param(None, low=1, doc="cap on the number of bank entries")
-    max_train_patches: int | None = param(None, low=1, doc="keep at most this many training patches (a seeded "
-                                                           "random subset per image) before the coreset")
+    max_train_patches: int | None = param(None, low=1, doc="before the coreset, keep a seeded random subset of "
+                                                           "max_train_patches // n_images patches per image "
+                                                           "(at least one)")
     projection_dim: int | None = param(128, low=1, doc="random projection for the coreset search (None: off)")
     reweight: bool = param(True, doc="image score reweighting (paper eq. 7)")
     num_neighbors: int = param(9, low=2, high=1000, doc="bank neighbourhood b of the reweighting")
