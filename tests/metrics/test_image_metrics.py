@@ -7,7 +7,16 @@ import pytest
 from scipy import ndimage
 
 from anomalykit.errors import ConfigError
-from anomalykit.metrics.image import aupro, f1_max, image_auroc, pixel_auroc, pixel_f1_max, pro_curve
+from anomalykit.metrics.image import (
+    AUPRO_VERSION,
+    aupro,
+    f1_max,
+    image_auroc,
+    image_report,
+    pixel_auroc,
+    pixel_f1_max,
+    pro_curve,
+)
 
 
 # -- the slow, straightforward definition: one pass over the images per threshold ------------------
@@ -166,3 +175,18 @@ def test_bad_input_is_named():
         aupro([mask], [np.zeros((4, 4))], fpr_limit=0)
     with pytest.raises(ConfigError, match="differ in length"):
         pixel_auroc([mask, mask], [np.zeros((4, 4))])
+
+
+def test_report_collects_what_the_inputs_allow():
+    mask = np.zeros((4, 4), np.uint8)
+    mask[1:3, 1:3] = 1
+    good = np.zeros((4, 4), np.uint8)
+    amap = mask * 0.9 + 0.05
+    labels, scores = [0, 1, 1], [0.1, 0.9, 0.8]
+    only_images = image_report(labels, scores)
+    assert only_images == {"image_auroc": 1.0, "image_f1_max": 1.0}
+    report = image_report(labels, scores, [good, mask, None], [np.zeros((4, 4)), amap, np.zeros((4, 4))])
+    assert report["pixel_images"] == 2.0  # the third image has no mask
+    assert report["pixel_auroc"] == report["pixel_f1_max"] == 1.0
+    assert report["aupro"] == pytest.approx(1.0) and report["aupro_version"] == AUPRO_VERSION
+    assert report["aupro_fpr_limit"] == 0.3

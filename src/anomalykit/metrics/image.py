@@ -36,13 +36,44 @@ from ..errors import ConfigError
 from .classification import auroc, check_binary_scores
 
 __all__ = [
+    "AUPRO_VERSION",
     "aupro",
+    "image_report",
     "f1_max",
     "image_auroc",
     "pixel_auroc",
     "pixel_f1_max",
     "pro_curve",
 ]
+
+
+#: changes whenever the AUPRO definition here changes; store it with results (anomalib's AUPRO up to
+#: v2.2 divided by the curve's last averaged FPR instead of the limit, which moved published numbers)
+AUPRO_VERSION = "1"
+
+
+def image_report(labels: Any, scores: Any, masks: Any = None, maps: Any = None, *,
+                 fpr_limit: float = 0.3) -> dict[str, float | str]:
+    """Every image metric that the inputs allow: image AUROC and F1-max; with masks and maps
+    also pixel AUROC, pixel F1-max and AUPRO (when some mask holds an anomaly).
+
+    Images without a mask (None) or map are left out of the pixel metrics, and counted.
+    """
+    report: dict[str, float | str] = {"image_auroc": image_auroc(labels, scores),
+                                      "image_f1_max": f1_max(labels, scores)}
+    if masks is None or maps is None:
+        return report
+    pairs = [(m, a) for m, a in zip(masks, maps) if m is not None and a is not None]
+    report["pixel_images"] = float(len(pairs))
+    if not pairs:
+        return report
+    pixel_masks, pixel_maps = [p[0] for p in pairs], [p[1] for p in pairs]
+    report["pixel_auroc"] = pixel_auroc(pixel_masks, pixel_maps)
+    report["pixel_f1_max"] = pixel_f1_max(pixel_masks, pixel_maps)
+    report["aupro"] = aupro(pixel_masks, pixel_maps, fpr_limit=fpr_limit)
+    report["aupro_fpr_limit"] = fpr_limit
+    report["aupro_version"] = AUPRO_VERSION
+    return report
 
 
 def image_auroc(labels: Any, scores: Any) -> float:
