@@ -9,8 +9,8 @@ the image's H x W (aligned with its mask) and smoothed with a Gaussian (sigma 4)
 is the map's maximum.
 
 Memory: the fitted state holds ``h * w * d^2 * 4`` bytes of inverse covariances (h x w: the
-first layer's grid, image_size / 4 for a ResNet; d = ``n_features``), e.g. 1.2 GB at 128 x 128
-input with d = 550, and 64 x 64 x 100^2 x 4 = 164 MB at 256 x 256 input with d = 100.
+first layer's grid, image_size / 4 for a ResNet; d = ``n_features``), and fitting needs about twice
+that: 3.8 GB at the defaults (224 x 224 input, 56 x 56 patches, d = 550), 0.1 GB with d = 100.
 
 >>> import anomalykit
 >>> from anomalykit.baselines._image_features import synthetic_image_set
@@ -50,6 +50,8 @@ from .base import Detector, DetectorOutput, param, register_baseline
 class PadimConfig(CNNFeatureConfig):
     """Parameters of ``padim`` (defaults: the paper's WRN-50 setting, on microsoft/resnet-50)."""
 
+    image_size: int = param(224, low=16, high=2048, doc="images are resized to image_size x image_size "
+                                                        "(the paper: 224)")
     layers: tuple[str, ...] = param(default_factory=lambda: ("stage1", "stage2", "stage3"),
                                     doc="backbone stages to concatenate (the paper: layer1..layer3)")
     n_features: int | None = param(550, low=1, high=100_000,
@@ -85,12 +87,11 @@ class Padim(Detector):
         if len(samples) < 2:
             raise ConfigError("padim: fit() needs at least 2 training images to estimate covariances")
         extractor = self._extractor()
-        total = count = 0
-        sum_x = sum_xx = None
-        channels = None
+        count = 0
+        shift = sum_x = sum_xx = None
         for features in track_batches(extractor.batches(samples), progress, len(samples), cfg.batch_size, "PaDiM fit"):
             embedding = self._embed(features)
-            if channels is None:
+            if shift is None:
                 available = embedding.shape[1]
                 d = available if cfg.n_features is None else cfg.n_features
                 if d > available:
@@ -99,22 +100,29 @@ class Padim(Detector):
                 channels = np.sort(rng.choice(available, size=d, replace=False))
                 self.channels_ = torch.from_numpy(channels).to(embedding.device)
                 self.grid_ = tuple(embedding.shape[-2:])
-            x = embedding[:, self.channels_].flatten(2).permute(2, 0, 1).double()  # P x B x d
-            sum_x = x.sum(1) if sum_x is None else sum_x + x.sum(1)
-            outer = torch.einsum("pbd,pbe->pde", x, x)
-            sum_xx = outer if sum_xx is None else sum_xx + outer
+            x = embedding[:, self.channels_].flatten(2).permute(2, 0, 1)  # P x B x d
+            if shift is None:
+                # sums of (x - shift), shift = the first batch's mean: float32 stays accurate, and
+                # the P x d x d accumulator is the only large array besides the result
+                shift = x.mean(1, keepdim=True)
+                sum_x = torch.zeros_like(shift[:, 0])
+                sum_xx = x.new_zeros(x.shape[0], x.shape[2], x.shape[2])
+            x = x - shift
+            sum_x += x.sum(1)
+            sum_xx.baddbmm_(x.transpose(1, 2), x)
             count += x.shape[1]
-            total += 1
-        assert sum_x is not None and sum_xx is not None
-        mean = sum_x / count
-        covariance = (sum_xx - count * torch.einsum("pd,pe->pde", mean, mean)) / (count - 1)
-        covariance += cfg.epsilon * torch.eye(covariance.shape[-1], dtype=covariance.dtype, device=covariance.device)
+        assert shift is not None and sum_x is not None and sum_xx is not None
+        centred_mean = sum_x / count
+        covariance = sum_xx.baddbmm_(centred_mean[:, :, None], centred_mean[:, None, :], alpha=-count)
+        covariance /= count - 1
+        covariance.diagonal(dim1=1, dim2=2).add_(cfg.epsilon)
+        mean = centred_mean + shift[:, 0]
         try:
             inverse = torch.linalg.inv(covariance)
         except RuntimeError as exc:
             raise ConfigError(f"padim: a patch covariance is singular ({exc}); raise epsilon") from None
-        self.mean_ = mean.float()
-        self.inv_covariance_ = inverse.float()
+        self.mean_ = mean
+        self.inv_covariance_ = inverse
 
     def _score(self, samples: Sequence[Sample]) -> list[DetectorOutput]:
         with torch_threads(self.config.num_threads):
