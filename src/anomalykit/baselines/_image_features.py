@@ -55,7 +55,8 @@ class CNNFeatureConfig(DetectorConfig):
                                                      "anomalykit:tiny-resnet (random tiny ResNet)")
     layers: tuple[str, ...] = param(default_factory=lambda: ("stage2", "stage3"),
                                     doc="backbone stages to concatenate (ResNet layer2 + layer3)")
-    image_size: int = param(256, low=16, high=2048, doc="images are resized to image_size x image_size")
+    image_size: int = param(224, low=16, high=2048, doc="images are resized to image_size x image_size "
+                                                        "(the papers: 224)")
     batch_size: int = param(16, low=1, high=4096)
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
     sigma: float = param(4.0, low=0.0, high=64.0, doc="Gaussian smoothing of the anomaly map in output pixels "

@@ -50,8 +50,6 @@ from .base import Detector, DetectorOutput, param, register_baseline
 class PadimConfig(CNNFeatureConfig):
     """Parameters of ``padim`` (defaults: the paper's WRN-50 setting, on microsoft/resnet-50)."""
 
-    image_size: int = param(224, low=16, high=2048, doc="images are resized to image_size x image_size "
-                                                        "(the paper: 224)")
     layers: tuple[str, ...] = param(default_factory=lambda: ("stage1", "stage2", "stage3"),
                                     doc="backbone stages to concatenate (the paper: layer1..layer3)")
     n_features: int | None = param(550, low=1, high=100_000,
