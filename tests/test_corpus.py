@@ -84,3 +84,10 @@ def test_corpus_from_a_dataset_with_card_and_resume(tmp_path):
     readme = (out / "README.md").read_text()
     assert "license: cc-by-nc-sa-4.0" in readme and "square" in readme
     assert fresh.num_samples == manifest.num_samples
+
+
+def test_a_failing_task_names_its_key(tmp_path):
+    dataset = anomalykit.load("mvtec_ad", build("mvtec_ad", tmp_path / "m").root).filter(split="train")
+    with pytest.raises(ValueError) as info:  # the square does not fit the 32 x 32 images
+        generate_corpus(SquareGenerator(side=64), dataset, out_dir=tmp_path / "c", seed=1)
+    assert any("while generating corpus sample square/bottle/train/good/000.png/000" in n for n in info.value.__notes__)

@@ -70,8 +70,12 @@ def _init_worker(generator: Generator, sources: Any, split: str | None) -> None:
 def _run_task(task: Task) -> Sample:
     generator: Generator = _WORKER["generator"]
     sources = _WORKER["sources"]
-    source = sources[task.source_index] if task.source_index is not None else None
-    sample = generator(source, seed=task.seed % (2**63))
+    try:
+        source = sources[task.source_index] if task.source_index is not None else None
+        sample = generator(source, seed=task.seed % (2**63))
+    except Exception as exc:
+        exc.add_note(f"while generating corpus sample {task.key}")  # kept across process boundaries
+        raise
     sample.key = task.key
     if _WORKER["split"] is not None:
         sample.split = _WORKER["split"]

@@ -149,3 +149,9 @@ def test_card_declares_only_the_members_written(tmp_path):
                    target=np.full((4, 4), 0.5, np.float32))]
     manifest = write_shards(soft, tmp_path / "soft", dataset="y", card={**card, "name": "y", "modality": "image"})
     assert "mask.npy" in manifest.features() and "mask.png" not in manifest.features()
+
+
+def test_a_key_written_twice_in_one_run_is_an_error(tmp_path):
+    sample = Sample(key="same", dataset="x", split="train", label=0, data=PointCloud(np.zeros((2, 3))))
+    with pytest.raises(ShardError, match="'same' is written twice"):
+        write_shards([sample, sample], tmp_path / "o", dataset="x", card={})

@@ -31,6 +31,12 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Show anomalykit's own errors as one red line and exit 1, not a traceback."""
 
@@ -39,7 +45,9 @@ def friendly_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except AnomalyKitError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+            # escaped: paths and option values may contain [brackets] that rich would read as markup
+            console.print(f"[red]error:[/red] {_escape(str(exc))}{_escape(notes)}", highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper

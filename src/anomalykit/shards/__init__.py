@@ -228,6 +228,7 @@ class ShardWriter:
             stale.unlink()
         self.done_keys: set[str] = {k for s in self.manifest.shards for k in s.keys}
         self._members: set[str] = set(self.manifest.members)
+        self._written_now: set[str] = set()
         self._next_index: dict[str, int] = {}
         for shard in self.manifest.shards:
             index = int(re.search(r"-(\d+)\.tar$", shard.name).group(1))  # type: ignore[union-attr]
@@ -237,8 +238,11 @@ class ShardWriter:
         self.skipped = 0
 
     def write(self, sample: Sample) -> bool:
-        """Write one sample; returns False when its key is already in a complete shard."""
+        """Write one sample; returns False when its key is already in a complete shard of an
+        earlier run (resume). A key written twice in one run is an error, not a silent loss."""
         if sample.key in self.done_keys:
+            if sample.key in self._written_now:
+                raise ShardError(f"sample key {sample.key!r} is written twice; keys must be unique in a shard set")
             self.skipped += 1
             return False
         if self.manifest.modality is None:
@@ -265,6 +269,7 @@ class ShardWriter:
             shard = self._open[split] = _OpenShard(self.out_dir, f"{self.data_dir}/{split}-{index:05d}.tar", split)
         shard.write(sample, fields)
         self.done_keys.add(sample.key)
+        self._written_now.add(sample.key)
         self.written += 1
         return True
 
