@@ -53,6 +53,7 @@ def test_fit_evaluate_predict_save_load(data, tmp_path):
     metrics = evaluate(detector, test)
     assert metrics["samples"] == 8 and metrics["anomalous"] == 4
     assert metrics["auroc"] == 1.0 and metrics["dense_auroc"] > 0.95
+    assert 0.5 < metrics["aupro"] <= 1.0 and metrics["pixel_auroc"] == metrics["dense_auroc"]
     assert detector.threshold_ == pytest.approx(np.quantile(detector.train_scores_, 0.9))
     assert detector.predict(test).tolist() == [int(s > detector.threshold_) for s in detector.decision_function(test)]
     import anomalykit.baselines.base as base
@@ -100,3 +101,25 @@ def test_train_command_on_cert_reports_detection_rates(tmp_path):
     assert metrics["train_samples"] > 0 and metrics["anomalous"] > 0
     assert "detection_rate" in metrics and "user_detection_rate" in metrics
     assert (tmp_path / "run/model/config.json").is_file()
+
+
+def test_train_command_on_mvtec(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from anomalykit.cli import app
+
+    root = build("mvtec_ad", tmp_path / "m", categories={"bottle": ("broken_large",)}, n_train=6, n_test_good=3,
+                 n_defect=3, size=48).root
+    args = ["train", "padim", "--from", "mvtec_ad", "--root", str(root), "--out", str(tmp_path / "run"),
+            "-o", "backbone=anomalykit:tiny-resnet", "-o", "image_size=48", "-o", "n_features=32", "-o", "num_threads=1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["train_samples"] == 6 and metrics["samples"] == 6 and "aupro" in metrics
+    reloaded = Detector.load(tmp_path / "run/model")
+    test = anomalykit.load("mvtec_ad", root).filter(split="test")
+    assert reloaded.decision_function(test).shape == (6,)
+    wrong = CliRunner().invoke(app, ["train", "pca", "--from", "mvtec_ad", "--root", str(root), "--out", str(tmp_path / "x")])
+    assert wrong.exit_code == 1 and "pca detects series anomalies" in wrong.output

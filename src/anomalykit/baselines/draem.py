@@ -241,6 +241,7 @@ class Draem(Detector):
 
             step_range = track(step_range, description="DRAEM training", total=steps)
         self.losses_ = np.zeros(steps, np.float64)
+        self.synthesis_failures_ = 0
         for step in step_range:
             if len(order) < batch_size:
                 order += rng.permutation(len(images)).tolist()
@@ -256,9 +257,9 @@ class Draem(Detector):
                 if rng.random() < cfg.anomaly_prob:
                     try:
                         synthetic = generator(source, seed=int(rng.integers(2**62)))
-                        pixels, mask = synthetic.data.pixels, np.asarray(synthetic.target, np.uint8)
-                    except ConfigError:  # no Perlin region could be placed: keep the normal image
-                        pass
+                        pixels, mask = synthetic.data.pixels, (np.asarray(synthetic.target) >= 0.5).astype(np.uint8)
+                    except ConfigError:  # no Perlin region could be placed: keep the normal image, counted
+                        self.synthesis_failures_ += 1
                 augmented.append(pixels)
                 masks.append(mask)
             normal = _to_tensor(normals).to(self.device_)

@@ -261,3 +261,15 @@ def _binary(mask: np.ndarray, index: int) -> np.ndarray:
             raise ConfigError(f"masks[{index}] is a float mask outside [0, 1]")
         return (mask >= 0.5).view(np.uint8)
     raise ConfigError(f"masks[{index}] has dtype {mask.dtype}; expected bool, integer 0/1 or float in [0, 1]")
+
+
+def evaluate_outputs(samples: Any, outputs: Any) -> dict[str, float | str]:
+    """The image scores of a detector's outputs (the hook ``anomalykit.baselines.evaluate`` calls):
+    ``image_report`` with the samples' masks and the outputs' anomaly maps."""
+    labels = [s.label for s in samples]
+    scores = [o.score for o in outputs]
+    masks = [s.target for s in samples]
+    maps = [o.anomaly_map for o in outputs]
+    report = image_report(labels, scores, masks, maps)
+    report["aupro_version"] = AUPRO_VERSION
+    return report
