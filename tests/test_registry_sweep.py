@@ -55,7 +55,7 @@ def test_loader_contract(name, tmp_path):
             assert np.any(np.asarray(sample.target) > 0), f"{sample.key}: anomalous sample whose target marks nothing"
     if "anomalous" in built.expected:
         assert sum(s.label == 1 for s in samples) == built.expected["anomalous"]
-    subset = samples[:2] + [s for s in samples if s.label == 1][:1]
+    subset = list({s.key: s for s in samples[:2] + [s for s in samples if s.label == 1][:1]}.values())
     write_shards(subset, tmp_path / "shards", dataset=name)
     back = {s.key: s for s in read_shards(tmp_path / "shards")}
     for sample in subset:
