@@ -8,7 +8,8 @@ then times, in the same run:
   validates shapes and makes typed ``Sample``s;
 * anomalib (optional): ``MVTecADDataset`` from an interpreter that has anomalib installed,
   given with ``--anomalib-python`` (anomalib needs torchvision, which does not import beside
-  the CPU torch this project pins, so it runs in its own environment).
+  the CPU torch this project pins, so it runs in its own environment; ``bench_image_synthesis.py``
+  creates one at /tmp/anomalykit-bench-anomalib).
 
 Prints images/s of each and the ratios. Target: the loader adds at most 10% over raw decoding.
 
@@ -64,6 +65,20 @@ def best_of(repeats: int, fn, *args) -> float:
 
 ANOMALIB_SNIPPET = """
 import sys, time
+import torch
+try:
+    import torchvision  # noqa: F401
+except RuntimeError as exc:
+    # torchvision's compiled operators do not load beside a CPU torch of another build; declare
+    # the two detection operators it registers at import (the dataset never calls them)
+    if "torchvision::nms" not in str(exc):
+        raise
+    for name in [m for m in list(sys.modules) if m.startswith("torchvision")]:
+        del sys.modules[name]
+    lib = torch.library.Library("torchvision", "DEF")
+    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+torch.set_num_threads(1)
 from anomalib.data.datasets import MVTecADDataset
 root, category, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 best = None
