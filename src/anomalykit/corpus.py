@@ -140,6 +140,8 @@ def generate_corpus(
     if result.modality:
         readme = render_card(card, result.splits(), result.features())
         (Path(out_dir) / "README.md").write_text(readme, encoding="utf-8")
+        result.redistribution = card["redistribution"]
+        result.save(Path(out_dir))
     return result
 
 

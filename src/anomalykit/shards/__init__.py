@@ -88,6 +88,8 @@ class ShardManifest:
     format_version: int = FORMAT_VERSION
     created: str = ""
     members: list[str] = field(default_factory=list)
+    #: the source licence's redistribution terms (allowed, restricted, forbidden), from the card
+    redistribution: str | None = None
 
     def features(self):
         """Hub ``datasets.Features`` of these shards (only the members that were written)."""
@@ -348,6 +350,8 @@ def write_shards(
     if card and manifest.modality:
         readme = render_card(card, manifest.splits(), manifest.features())
         (Path(out_dir) / "README.md").write_text(readme, encoding="utf-8")
+        manifest.redistribution = card["redistribution"]
+        manifest.save(Path(out_dir))
     return manifest
 
 
