@@ -60,6 +60,12 @@ def test_loader_contract(name, tmp_path):
     back = {s.key: s for s in read_shards(tmp_path / "shards")}
     for sample in subset:
         _assert_same(sample, back[sample.key])
+    # the Hub reads the folder through its card: declared features must match the members
+    import datasets
+
+    hub = datasets.load_dataset(str(tmp_path / "shards"), cache_dir=str(tmp_path / "hf-cache"))
+    assert sum(part.num_rows for part in hub.values()) == len(subset)
+    assert {row["sample.json"]["key"] for part in hub.values() for row in part} == {s.key for s in subset}
 
 
 @pytest.mark.parametrize("name", anomalykit.list_generators())
