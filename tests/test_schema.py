@@ -86,7 +86,8 @@ def test_sample_envelope_validation():
     [
         (Image(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)), np.eye(4, dtype=bool)),
         (Image(np.arange(16, dtype=np.uint8).reshape(4, 4)), np.full((4, 4), 0.25, np.float32)),
-        (PointCloud(np.random.default_rng(1).normal(size=(6, 3)), displacement=np.ones((6, 3))), np.array([0, 1, 1, 0, 0, 0])),
+        (PointCloud(np.random.default_rng(1).normal(size=(6, 3)), displacement=np.ones((6, 3)),
+                    source_index=np.array([0, 2, 3, 5, 6, 9])), np.array([0, 1, 1, 0, 0, 0])),
         (Series(np.random.default_rng(2).normal(size=(8, 2)), np.arange(8).astype("datetime64[s]"), ("x", "y")), np.arange(8) % 2),
         (Graph(np.ones((3, 2)), np.array([[0, 1], [1, 2]]), sensitive=np.array([1, 0, 1])), np.array([1, 0, 0])),
         (EventLog(pa.table({"a": [1.0, 2.0], "s": ["x", "y"]})), np.array([0, 1])),
@@ -109,6 +110,9 @@ def test_shard_fields_round_trip(data, target):
     else:
         np.testing.assert_array_equal(back.target, sample.target)
         assert back.target.dtype == sample.target.dtype
+    if isinstance(data, PointCloud) and data.source_index is not None:
+        np.testing.assert_array_equal(back.data.source_index, data.source_index)
+        assert back.data.source_index.dtype == np.int64
     if isinstance(data, Series):
         assert back.data.channels == ("x", "y")
         np.testing.assert_array_equal(back.data.timestamps, data.timestamps)

@@ -427,13 +427,15 @@ class PointCloud(Payload):
     """N x 3 float32 points, optional N x 3 normals, N x 3 colours and N x 3 displacement field.
 
     Target: one label per point. ``displacement`` is new minus old position for generated
-    defects (zero where a point did not move).
+    defects (zero where a point did not move); ``source_index`` (N, int64) is, for a cloud made
+    from another, the index of the source point each point comes from.
     """
 
     points: np.ndarray
     normals: np.ndarray | None = None
     colors: np.ndarray | None = None
     displacement: np.ndarray | None = None
+    source_index: np.ndarray | None = None
     modality: ClassVar[Modality] = Modality.POINTCLOUD
 
     def __post_init__(self) -> None:
@@ -449,6 +451,11 @@ class PointCloud(Payload):
             if array.shape != points.shape:
                 raise SchemaError(f"PointCloud.{name} must have the points' shape {points.shape}, got {array.shape}")
             object.__setattr__(self, name, array)
+        if self.source_index is not None:
+            index = _as_array(self.source_index, "PointCloud.source_index")
+            if index.shape != (points.shape[0],) or (index.size and not np.issubdtype(index.dtype, np.integer)):
+                raise SchemaError(f"PointCloud.source_index must be {points.shape[0]} integers, got {index.dtype} {index.shape}")
+            object.__setattr__(self, "source_index", index.astype(np.int64))
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -461,7 +468,7 @@ class PointCloud(Payload):
 
     def shard_fields(self, target):
         fields = {"points.npy": encode_npy(self.points)}
-        for name in ("normals", "colors", "displacement"):
+        for name in ("normals", "colors", "displacement", "source_index"):
             value = getattr(self, name)
             if value is not None:
                 fields[f"{name}.npy"] = encode_npy(value)
@@ -473,7 +480,7 @@ class PointCloud(Payload):
     def from_shard_fields(cls, fields, attributes):
         optional = {
             name: decode_npy(fields[f"{name}.npy"])
-            for name in ("normals", "colors", "displacement")
+            for name in ("normals", "colors", "displacement", "source_index")
             if f"{name}.npy" in fields
         }
         target = decode_npy(fields["target.npy"]) if "target.npy" in fields else None
@@ -486,6 +493,7 @@ class PointCloud(Payload):
             "normals.npy": _seq("float32", 2),
             "colors.npy": _seq("float32", 2),
             "displacement.npy": _seq("float32", 2),
+            "source_index.npy": _seq("int64", 1),
             "target.npy": _seq("uint8", 1),
         }
 

@@ -17,7 +17,7 @@ def source():
 
 
 def check_invariants(source, out):
-    index = out.meta["source_index"]
+    index = out.data.source_index
     removed = out.meta["removed_indices"]
     assert out.label == 1 and out.provenance["generator"] == "defects3d"
     assert len(removed) == out.meta["removed_count"] and not np.intersect1d(index, removed).size
@@ -89,7 +89,7 @@ def test_carries_source_normals(source):
     normals = points / np.linalg.norm(points, axis=1, keepdims=True)
     with_normals = Sample(key="n", dataset="t", split="train", label=0, data=PointCloud(points, normals=normals))
     out = get_generator("defects3d", families=["bulge", "hole"], pick=0)(with_normals, seed=1)
-    index = out.meta["source_index"]
+    index = out.data.source_index
     moved = np.any(out.data.displacement != 0, axis=1)
     assert np.array_equal(out.data.normals[~moved], normals[index][~moved].astype(np.float32))
     assert np.allclose(np.linalg.norm(out.data.normals[moved], axis=1), 1, atol=1e-4)

@@ -104,7 +104,7 @@ def test_mesh_vertices_output_as_mc4ad_trains(sphere):
     out = get_generator("dagen", mesh_output="vertices", mesh_max_edge=0).from_mesh(dense, seed=2)
     vertices = np.asarray(dense.vertices, np.float32)
     assert len(out.data) == len(vertices) and out.target.sum() == len(vertices) // 64
-    assert np.array_equal(out.data.points - vertices[out.meta["source_index"]], out.data.displacement)
+    assert np.array_equal(out.data.points - vertices[out.data.source_index], out.data.displacement)
     mask = out.target.astype(bool)
     assert np.array_equal(out.data.points[~mask], vertices[~mask])
     hole = get_generator("defects3d", families=["hole"], mesh_output="vertices", mesh_max_edge=0.1,

@@ -26,7 +26,7 @@ def edit(sample):
 def test_invariants_and_patch_geometry(source, seed):
     out = get_generator("patchgen")(source, seed=seed)
     old = source.data.points
-    assert np.array_equal(out.meta["source_index"], np.arange(N)) and out.meta["removed_count"] == 0
+    assert np.array_equal(out.data.source_index, np.arange(N)) and out.meta["removed_count"] == 0
     assert np.array_equal(out.data.points - old, out.data.displacement)
     mask = out.target.astype(bool)
     assert np.array_equal(out.data.points[~mask], old[~mask])  # untouched bytes

@@ -11,7 +11,7 @@ With ``mesh_output="vertices"`` the deformed (subdivided) vertices themselves ar
 
 The output is a ``PointCloud`` sample whose ``displacement`` is exactly ``new - old`` in float32
 (points outside the mask keep their bytes); the target marks the points whose float32 position
-changed and, after a removal, the border of the gap, with ``meta["source_index"]`` (cloud input: the
+changed and, after a removal, the border of the gap, with ``PointCloud.source_index`` (cloud input: the
 source point of every output point) or ``meta["source_face"]`` (mesh input: the source face the
 point was sampled on), and ``meta["removed_indices"]`` / ``meta["removed_count"]`` (for a mesh:
 indices of the vertices of the subdivided mesh, whose first ``source_vertices`` are the source's;
@@ -421,8 +421,8 @@ class PointCloudDefectGenerator(Generator):
         if colors is not None and not everything:
             colors = colors[keep]
         removed = np.flatnonzero(~work.alive)
-        data = PointCloud(new, normals=normals, colors=colors, displacement=displacement)
-        meta = {"source_index": keep.astype(np.int64), "removed_indices": removed.astype(np.int64),
+        data = PointCloud(new, normals=normals, colors=colors, displacement=displacement, source_index=keep)
+        meta = {"removed_indices": removed.astype(np.int64),
                 "removed_count": int(removed.size), **meta}
         return self._sample(source, seed, data, work.mask[keep], defect, meta, work)
 
