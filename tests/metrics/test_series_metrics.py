@@ -179,3 +179,11 @@ def test_window_is_capped_for_short_series():
     assert window_from_series(np.sin(2 * np.pi * t / 50)) == 100  # long series: TSB-AD's rule unchanged
     with pytest.raises(ConfigError, match="max_fraction"):
         window_from_series(flat, max_fraction=0.0)
+
+
+def test_per_sample_lengths_must_match_pairwise_not_only_in_total():
+    # 3 + 2 label steps against 2 + 3 score steps: the totals agree, the samples do not
+    labels = [np.array([0, 1, 0]), np.array([1, 0])]
+    scores = [np.array([0.1, 0.9]), np.array([0.3, 0.8, 0.2])]
+    with pytest.raises(ConfigError, match=r"sample 0.*3 steps.*2"):
+        point_auroc(labels, scores)

@@ -80,6 +80,9 @@ def _flat_steps(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(scores, (list, tuple)) or len(scores) != len(labels):
             raise ConfigError("labels is a list of per-sample arrays; scores must be a list of the same length")
         pairs = [_flat_steps(y, s) for y, s in zip(labels, scores)]
+        for index, (y, s) in enumerate(pairs):
+            if y.shape != s.shape:  # checked per sample: equal totals could hide misaligned samples
+                raise ConfigError(f"sample {index}: labels have {y.size} steps, scores have {s.size}")
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
     y = np.asarray(labels)
     s = np.asarray(scores, dtype=np.float64)
