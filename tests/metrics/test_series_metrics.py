@@ -187,3 +187,29 @@ def test_per_sample_lengths_must_match_pairwise_not_only_in_total():
     scores = [np.array([0.1, 0.9]), np.array([0.3, 0.8, 0.2])]
     with pytest.raises(ConfigError, match=r"sample 0.*3 steps.*2"):
         point_auroc(labels, scores)
+
+
+def _series_sample(key, target):
+    from anomalykit.schema import Sample, Series
+
+    values = np.sin(np.arange(len(target), dtype=np.float32))[:, None]
+    return Sample(key=key, dataset="example", split="test", label=int(np.any(target)),
+                  data=Series(values, None, ("s0",)), target=np.asarray(target, np.uint8))
+
+
+def test_evaluate_outputs_rejects_bad_maps_instead_of_dropping_their_samples():
+    from anomalykit.baselines.base import DetectorOutput
+    from anomalykit.metrics.series import evaluate_outputs
+
+    target = np.zeros(64, np.uint8)
+    target[20:26] = 1
+    good, bad = _series_sample("a", target), _series_sample("b", target)
+    good_map = np.where(target == 1, 1.0, 0.1)
+    report = evaluate_outputs([good], [DetectorOutput("a", 1.0, good_map)])
+    assert report["vus_series"] == 1
+    nan_map = good_map.copy()
+    nan_map[3] = np.nan
+    with pytest.raises(ConfigError, match="b.*non-finite"):
+        evaluate_outputs([good, bad], [DetectorOutput("a", 1.0, good_map), DetectorOutput("b", 1.0, nan_map)])
+    with pytest.raises(ConfigError, match="b.*63 steps.*64"):
+        evaluate_outputs([good, bad], [DetectorOutput("a", 1.0, good_map), DetectorOutput("b", 1.0, good_map[:63])])

@@ -391,8 +391,11 @@ def evaluate_outputs(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str
         if sample.target is None or output.anomaly_map is None:
             continue
         y, s = _flat_steps(np.asarray(sample.target), np.asarray(output.anomaly_map))
-        if y.shape != s.shape or not np.isfinite(s).all():
-            continue
+        if y.shape != s.shape:  # a misaligned map is a detector fault, not a sample to leave out
+            raise ConfigError(f"{sample.key}: the anomaly map has {s.size} steps, the target {y.size}")
+        if not np.isfinite(s).all():
+            raise ConfigError(f"{sample.key}: the anomaly map holds {int((~np.isfinite(s)).sum())} non-finite "
+                              f"value(s) (NaN or inf)")
         if 0 < y.sum() < y.size:
             window = window_from_series(np.asarray(sample.data))
             result = vus(y, s, window=window)
