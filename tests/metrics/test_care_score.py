@@ -168,3 +168,16 @@ def test_evaluate_care_sample(tmp_path):
     window = a.target[rows].astype(bool)
     with_status = evaluate_care_sample(a, silent, ignore_normal_index=False).accuracy
     assert with_status == pytest.approx(1 - window[normal_status].sum() / normal_status.sum())
+
+
+def test_event_without_normal_status_steps_is_an_error_naming_the_event():
+    # no step has normal status: coverage (anomaly events) and accuracy (normal events) are undefined;
+    # a normal event must not put NaN into the combined score
+    for is_anomaly in (True, False):
+        with pytest.raises(ConfigError, match="event 7.*normal status"):
+            evaluate_care_event([1, 0, 1, 0], [0, 0, 0, 0], event_start=1, event_end=2, is_anomaly=is_anomaly,
+                                event_id=7)
+    # ignoring the status makes every step count
+    event = evaluate_care_event([1, 0, 1, 0], [0, 0, 0, 0], event_start=1, event_end=2, is_anomaly=False,
+                                ignore_normal_index=True, event_id=7)
+    assert event.accuracy == 0.5

@@ -241,7 +241,11 @@ def evaluate_care_event(
         if not window.any():
             raise ConfigError(f"event {event_id!r}: the window [{event_start}, {event_end}] holds no prediction step")
         truth = truth | window
-    accuracy = float(accuracy_score(truth[n], p[n])) if n.any() else float("nan")
+    if not n.any():
+        raise ConfigError(f"event {event_id!r}: no prediction step has normal status, so "
+                          f"{'coverage' if is_anomaly else 'accuracy'} is undefined (ignore_normal_index=True "
+                          f"counts every step)")
+    accuracy = float(accuracy_score(truth[n], p[n]))
     counter = care_criticality(p, n)
     max_criticality = int(counter.max(initial=0))
     if detection is CareDetection.CRITICALITY:
