@@ -190,3 +190,21 @@ def test_report_collects_what_the_inputs_allow():
     assert report["pixel_auroc"] == report["pixel_f1_max"] == 1.0
     assert report["aupro"] == pytest.approx(1.0) and report["aupro_version"] == AUPRO_VERSION
     assert report["aupro_fpr_limit"] == 0.3
+
+
+def test_report_counts_normal_images_without_a_mask_as_all_normal_pixels():
+    # a normal image's false positives must lower the pixel metrics even when it has no mask file
+    mask = np.zeros((4, 4), np.uint8)
+    mask[1:3, 1:3] = 1
+    amap = mask * 0.5 + 0.05
+    hot_normal = np.full((4, 4), 0.9)  # a normal image that the map calls anomalous everywhere
+    labels, scores = [0, 1], [0.9, 0.8]
+    without = image_report(labels, scores, [None, mask], [hot_normal, amap])
+    explicit = image_report(labels, scores, [np.zeros((4, 4), np.uint8), mask], [hot_normal, amap])
+    assert without["pixel_images"] == explicit["pixel_images"] == 2.0
+    assert without["pixel_auroc"] == explicit["pixel_auroc"] < 1.0
+    assert without["aupro"] == explicit["aupro"] < 0.5
+    # an anomalous image without a mask is still left out: its anomalous pixels are unknown
+    unknown = image_report([0, 1, 1], [0.1, 0.9, 0.8], [np.zeros((4, 4), np.uint8), mask, None],
+                           [np.zeros((4, 4)), amap, hot_normal])
+    assert unknown["pixel_images"] == 2.0 and unknown["pixel_auroc"] == 1.0

@@ -57,13 +57,24 @@ def image_report(labels: Any, scores: Any, masks: Any = None, maps: Any = None, 
     """Every image metric that the inputs allow: image AUROC and F1-max; with masks and maps
     also pixel AUROC, pixel F1-max and AUPRO (when some mask holds an anomaly).
 
-    Images without a mask (None) or map are left out of the pixel metrics, and counted.
+    A normal image (label 0) without a mask (None) has no anomalous pixel, so it counts with an
+    all-zero mask (as in the MVTec AD evaluation, whose good images have no mask file): its false
+    positives lower the pixel metrics. Anomalous images without a mask, and images without a map,
+    are left out of the pixel metrics; ``pixel_images`` counts the images that were used.
     """
     report: dict[str, float | str] = {"image_auroc": image_auroc(labels, scores),
                                       "image_f1_max": f1_max(labels, scores)}
     if masks is None or maps is None:
         return report
-    pairs = [(m, a) for m, a in zip(masks, maps) if m is not None and a is not None]
+    label_list = np.asarray(labels).reshape(-1).tolist()
+    pairs = []
+    for label, mask, amap in zip(label_list, masks, maps):
+        if amap is None:
+            continue
+        if mask is None and label == 0:
+            mask = np.zeros(np.shape(amap), np.uint8)  # same layout as the map: squeezed alike
+        if mask is not None:
+            pairs.append((mask, amap))
     report["pixel_images"] = float(len(pairs))
     if not pairs:
         return report
