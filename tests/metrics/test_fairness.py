@@ -73,3 +73,11 @@ def test_inputs_are_checked():
     with pytest.raises(ConfigError, match="predictions must be binary"):
         statistical_parity_difference([0.2, 0.9], [0, 1])
     assert metrics.statistical_parity_difference is statistical_parity_difference
+
+
+def test_a_single_sensitive_group_gives_nan_not_a_perfectly_fair_zero():
+    # with one group there is no gap to measure: 0.0 would read as "perfectly fair" in a table
+    with pytest.warns(UserWarning, match="one sensitive group"):
+        assert np.isnan(statistical_parity_difference([1, 0, 1, 0], [1, 1, 1, 1]))
+    with pytest.warns(UserWarning, match="one sensitive group"):
+        assert np.isnan(equality_of_odds_difference([1, 0, 1, 0], [1, 0, 1, 0], [1, 1, 1, 1]))

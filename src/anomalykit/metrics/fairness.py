@@ -79,20 +79,27 @@ def group_positive_rates(predictions: Any, sensitive: Any, labels: Any | None = 
 
 
 def statistical_parity_difference(predictions: Any, sensitive: Any) -> float:
-    """ΔSP: the largest minus the smallest positive-prediction rate over sensitive groups."""
+    """ΔSP: the largest minus the smallest positive-prediction rate over sensitive groups.
+
+    NaN, with a warning, when ``sensitive`` holds a single group (there is no gap to measure).
+    """
     rates = list(group_positive_rates(predictions, sensitive).values())
+    if len(rates) < 2:
+        warnings.warn("sensitive holds only one sensitive group; ΔSP is undefined", stacklevel=2)
+        return float("nan")
     return float(max(rates) - min(rates))
 
 
 def equality_of_odds_difference(predictions: Any, labels: Any, sensitive: Any) -> float:
     """ΔEO: the largest minus the smallest true-positive rate over sensitive groups.
 
-    Only defined when every group holds at least one true anomaly; otherwise a warning is
-    issued and NaN returned (the reference code would average an empty group and compare NaN).
+    Only defined when there are at least two groups and every group holds at least one true
+    anomaly; otherwise a warning is issued and NaN returned (the reference code would average an empty group and compare NaN).
     """
     rates = group_positive_rates(predictions, sensitive, labels)
     if len(rates) < 2:
-        warnings.warn("positive labels exist in fewer than 2 sensitive groups; ΔEO is meaningless", stacklevel=2)
+        warnings.warn("sensitive holds only one sensitive group; ΔEO is undefined", stacklevel=2)
+        return float("nan")
     empty = [value for value, rate in rates.items() if np.isnan(rate)]
     if empty:
         warnings.warn(f"sensitive group(s) {empty} hold no true anomaly; ΔEO is undefined", stacklevel=2)
