@@ -36,3 +36,10 @@ def test_evaluate_insider_reads_users_from_meta():
     report = evaluate_insider(samples, np.array([0.9, 0.1, 0.2, 0.3]), budgets=(0.25,))
     assert report["auroc"] == 1.0 and report["insiders"] == 1
     assert report["user_detection_rate"] == {0.25: 1.0}
+
+
+def test_evaluate_insider_needs_one_score_per_sample():
+    samples = [Sample(key=f"u{i}/{i}", dataset="cert", split="test", label=int(i == 0),
+                      data=EventLog({"type": ["logon"]}), meta={"user": f"u{i}"}) for i in range(4)]
+    with pytest.raises(ConfigError, match="3 scores for 4 samples"):
+        evaluate_insider(samples, [0.9, 0.1, 0.2])

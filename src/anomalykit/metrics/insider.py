@@ -59,7 +59,9 @@ def evaluate_insider(samples: Sequence[Any], scores: Any, *,
     (``label`` per instance, ``meta["user"]`` as the user)."""
     labels = np.array([s.label for s in samples])
     users = np.array([str((s.meta or {}).get("user", s.key)) for s in samples])
-    values = np.asarray(scores, dtype=np.float64)
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if values.size != labels.size:
+        raise ConfigError(f"evaluate_insider: {values.size} scores for {labels.size} samples")
     known = labels >= 0
     labels, users, values = labels[known], users[known], values[known]
     return {
