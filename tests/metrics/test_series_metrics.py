@@ -213,3 +213,29 @@ def test_evaluate_outputs_rejects_bad_maps_instead_of_dropping_their_samples():
         evaluate_outputs([good, bad], [DetectorOutput("a", 1.0, good_map), DetectorOutput("b", 1.0, nan_map)])
     with pytest.raises(ConfigError, match="b.*63 steps.*64"):
         evaluate_outputs([good, bad], [DetectorOutput("a", 1.0, good_map), DetectorOutput("b", 1.0, good_map[:63])])
+
+
+def _tsb_ad_find_length(x):
+    """TSB-AD's find_length_rank(rank=1) for a univariate series, with the ACF written out
+    (statsmodels' acf, fft=True, unadjusted: sum_t (x_t - m)(x_t+k - m) / sum_t (x_t - m)^2)."""
+    x = np.asarray(x, float)[:20000]
+    c = x - x.mean()
+    acf = np.array([np.dot(c[: c.size - k], c[k:]) for k in range(401)]) / np.dot(c, c)
+    auto_corr = acf[3:]
+    local_max = np.flatnonzero((auto_corr[1:-1] > auto_corr[:-2]) & (auto_corr[1:-1] > auto_corr[2:])) + 1
+    if local_max.size == 0:
+        return 125
+    best = local_max[np.argmax(auto_corr[local_max])]
+    if best < 3 or best > 300:
+        return 125
+    return int(best + 3)
+
+
+@pytest.mark.parametrize("period", [4, 5, 6, 40, 302])
+def test_period_estimate_follows_tsb_ad_for_univariate_series(period):
+    # TSB-AD keeps the highest ACF peak only when its lag lies in [6, 303], else falls back to 125;
+    # a short period (4, 5) must not give a tiny window where TSB-AD uses 250
+    t = np.arange(4000)
+    x = np.sin(2 * np.pi * t / period) + 0.05 * np.random.default_rng(period).normal(size=t.size)
+    assert estimate_period(x) == _tsb_ad_find_length(x)
+    assert window_from_series(x) == 2 * _tsb_ad_find_length(x)

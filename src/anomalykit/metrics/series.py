@@ -67,6 +67,8 @@ __all__ = [
 DEFAULT_THRESHOLDS = 250
 #: TSB-AD's fallback period when no autocorrelation peak is found
 DEFAULT_PERIOD = 125
+#: TSB-AD searches the maxima of the ACF from lag 3 on, whose first point cannot be a maximum
+_FIRST_PEAK_LAG = 4
 
 
 # ------------------------------------------------------------------------------------------------
@@ -327,12 +329,15 @@ def vus_roc(labels: Any, scores: Any, *, window: int, thresholds: int = DEFAULT_
 # window choice
 
 
-def estimate_period(values: Any, *, max_lag: int = 400, min_period: int = 3, max_period: int = 300,
+def estimate_period(values: Any, *, max_lag: int = 400, min_period: int = 6, max_period: int = 303,
                     default: int = DEFAULT_PERIOD, max_steps: int = 20_000) -> int:
-    """Dominant period of a series from its autocorrelation (TSB-AD's ``find_length`` rule: the
-    highest local maximum of the ACF between ``min_period`` and ``max_period`` lags, over the
-    first ``max_steps`` steps), computed per channel; a multivariate series gives the median over
-    the channels that have a peak. ``default`` when no channel has one (TSB-AD uses 125).
+    """Dominant period of a series from its autocorrelation, by TSB-AD's ``find_length_rank``
+    rule: over the first ``max_steps`` steps, the highest local maximum of the ACF at lags 4 to
+    ``max_lag - 1`` is the period when its lag lies in [``min_period``, ``max_period``]
+    (TSB-AD: an index in [3, 300] of the ACF from lag 3 on, so lags 6 to 303); a highest peak
+    outside that range gives no period (it is not replaced by a lower peak inside it). Computed per
+    channel; a multivariate series gives the median over the channels that have a period, and
+    ``default`` when none has one (TSB-AD uses 125).
 
     >>> t = np.arange(1000)
     >>> estimate_period(np.stack([np.sin(2 * np.pi * t / 50), np.cos(2 * np.pi * t / 50)], 1))
@@ -359,9 +364,11 @@ def estimate_period(values: Any, *, max_lag: int = 400, min_period: int = 3, max
         acf = np.fft.irfft(spectrum * np.conj(spectrum), size)[: lags + 1] / variance
         inner = acf[1:-1]
         peaks = np.flatnonzero((inner > acf[:-2]) & (inner > acf[2:])) + 1
-        peaks = peaks[(peaks >= min_period) & (peaks <= max_period)]
+        peaks = peaks[peaks >= _FIRST_PEAK_LAG]
         if peaks.size:
-            periods.append(int(peaks[np.argmax(acf[peaks])]))
+            best = int(peaks[np.argmax(acf[peaks])])
+            if min_period <= best <= max_period:
+                periods.append(best)
     if not periods:
         return int(default)
     return int(np.median(periods))
