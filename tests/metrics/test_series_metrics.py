@@ -239,3 +239,30 @@ def test_period_estimate_follows_tsb_ad_for_univariate_series(period):
     x = np.sin(2 * np.pi * t / period) + 0.05 * np.random.default_rng(period).normal(size=t.size)
     assert estimate_period(x) == _tsb_ad_find_length(x)
     assert window_from_series(x) == 2 * _tsb_ad_find_length(x)
+
+
+def _care_like(key, label, flags):
+    from anomalykit.schema import Sample, Series
+
+    n = len(flags)
+    meta = {"part": "prediction", "is_prediction": np.ones(n, bool), "normal_mask": np.ones(n, bool),
+            "ids": np.arange(n), "event_start_id": 2, "event_end_id": n - 1, "event_label": label,
+            "event_id": key, "farm": "B"}
+    target = np.zeros(n, np.uint8)
+    if label == "anomaly":
+        target[2:] = 1
+    return Sample(key=key, dataset="care", split="test", label=int(label == "anomaly"),
+                  data=Series(np.zeros((n, 1), np.float32), None, ("s0",)), target=target, meta=meta)
+
+
+def test_evaluate_outputs_says_why_the_care_score_is_missing():
+    from anomalykit.baselines.base import DetectorOutput
+    from anomalykit.metrics.series import evaluate_outputs
+
+    # only anomaly events, one detected: the accuracy term has no normal event, the score is undefined
+    flags = np.r_[np.zeros(2), np.ones(98)]
+    samples = [_care_like("e1", "anomaly", flags), _care_like("e2", "anomaly", flags)]
+    outputs = [DetectorOutput(s.key, 1.0, 2.0 * flags, {"step_threshold": 1.0}) for s in samples]
+    with pytest.warns(UserWarning, match="CARE score.*normal event"):
+        report = evaluate_outputs(samples, outputs)
+    assert "care_score" not in report

@@ -40,6 +40,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -430,7 +431,8 @@ def _care_terms(samples: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any
         events = [evaluate_care_sample(s, np.asarray(o.anomaly_map) > t)
                   for s, o, t in zip(samples, outputs, thresholds)]
         result = care_score(events)
-    except ConfigError:  # e.g. no normal event among the samples: the score is undefined
+    except ConfigError as exc:  # e.g. no normal event among the samples: the score is undefined
+        warnings.warn(f"the CARE score is left out of the report: {exc}", stacklevel=2)
         return {}
     return {"care_score": result.score, "care_coverage": result.coverage, "care_accuracy": result.accuracy,
             "care_earliness": result.earliness, "care_reliability": result.reliability, "care_rule": result.rule}
