@@ -123,3 +123,15 @@ def test_train_command_on_mvtec(tmp_path):
     assert reloaded.decision_function(test).shape == (6,)
     wrong = CliRunner().invoke(app, ["train", "pca", "--from", "mvtec_ad", "--root", str(root), "--out", str(tmp_path / "x")])
     assert wrong.exit_code == 1 and "pca detects series anomalies" in wrong.output
+
+
+def test_evaluate_refuses_misaligned_maps(data):
+    train, test = data
+
+    class Cropped(Darkness):
+        def _score(self, samples):
+            return [DetectorOutput(o.key, o.score, o.anomaly_map[1:]) for o in super()._score(samples)]
+
+    detector = Cropped().fit(train, seed=0)
+    with pytest.raises(ConfigError, match=r"anomaly map has shape \(31, 32\), the sample's target \(32, 32\)"):
+        evaluate(detector, test)

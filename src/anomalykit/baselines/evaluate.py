@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..schema import Sample
 from .base import Detector, DetectorOutput
 
@@ -48,8 +49,9 @@ def _dense_pairs(items: list[Sample], outputs: list[DetectorOutput]) -> tuple[np
         if sample.target is None or output.anomaly_map is None:
             continue
         target = np.asarray(sample.target)
-        if target.ndim == 2 and target.shape != np.asarray(output.anomaly_map).shape:
-            continue
+        if target.shape != np.asarray(output.anomaly_map).shape:
+            raise ConfigError(f"{sample.key}: the detector's anomaly map has shape {np.asarray(output.anomaly_map).shape}, "
+                              f"the sample's target {target.shape}")
         targets.append((target > 0.5).ravel().astype(np.int8))
         maps.append(np.asarray(output.anomaly_map, dtype=np.float64).ravel())
     if not targets:
