@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import anomalykit
@@ -467,28 +466,3 @@ def test_released_pages_still_read_the_same_events(tmp_path, monkeypatch):
     kept = list(ds.loader.iter_samples(ds.manifest))  # early samples are views of batches released later
     assert ds.loader._store.released_batches > 0
     _same_samples(kept, list(_load(built.root, memory_map=False)))
-
-
-def test_index_build_allocates_from_the_index_pool(tmp_path, monkeypatch):
-    built = build("cert", tmp_path)
-    reference = _events_by_key(_load(built.root))
-    shutil.rmtree(built.root / "r4.2" / ".anomalykit")
-    tracked = pa.proxy_memory_pool(pa.default_memory_pool())  # counts what goes through it
-    monkeypatch.setattr(_cert_index, "index_memory_pool", lambda: tracked)
-    monkeypatch.setattr(_cert_index, "_BLOCK_SIZE", 512)  # blocks parsed, filtered and sorted through the pool
-    monkeypatch.setattr(_cert_index, "PENDING_BUDGET", 1)
-    ds = _load(built.root)
-    assert tracked.max_memory() > 0
-    assert _events_by_key(ds) == reference
-
-
-def test_index_pool_falls_back_to_the_default_pool(monkeypatch):
-    def unavailable():
-        raise NotImplementedError("built without jemalloc")
-
-    _cert_index.index_memory_pool.cache_clear()
-    monkeypatch.setattr(pa, "jemalloc_memory_pool", unavailable)
-    try:
-        assert _cert_index.index_memory_pool().backend_name == pa.default_memory_pool().backend_name
-    finally:
-        _cert_index.index_memory_pool.cache_clear()

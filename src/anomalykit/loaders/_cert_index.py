@@ -8,7 +8,6 @@ to the loader; the public entry point is ``anomalykit.load("cert", root, ...)``.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -390,23 +389,6 @@ def inspect_activity_file(path: Path, release: str, kind: str, strict: bool, ski
     return SourceFile(kind, path, names, expected, quoted)
 
 
-@functools.cache
-def index_memory_pool() -> pa.MemoryPool:
-    """The pool the index build allocates its large buffers from: jemalloc where pyarrow has it.
-
-    Indexing allocates and frees a day of events at a time (parsed blocks, the sorted copy).
-    Arrow's default pool (mimalloc on Linux) hands freed memory back to the system within
-    milliseconds, so each day faults in, and the kernel zeroes, fresh pages again: under
-    transparent huge pages that kernel time was as large as the parsing itself. jemalloc keeps
-    freed pages for reuse a while (its decay), which roughly halves the build's system time at
-    the same peak memory. Other builds of pyarrow fall back to the default pool.
-    """
-    try:
-        return pa.jemalloc_memory_pool()
-    except NotImplementedError:
-        return pa.default_memory_pool()
-
-
 def _buffer_bytes(table: pa.Table) -> int:
     """Bytes of the table's buffers. Not ``nbytes``, which walks every string offset: pending
     tables own their buffers (parsed blocks, or copies made by ``filter``), so the two agree."""
@@ -441,9 +423,9 @@ class _Stream:
         self.pending_days: list[tuple[int, int]] = []
         self.max_day = -(1 << 31)
         self.exhausted = False
-        self._file = pa.OSFile(str(source.path), memory_pool=index_memory_pool())
+        self._file = pa.OSFile(str(source.path))
         self._reader = pacsv.open_csv(
-            self._file, memory_pool=index_memory_pool(),
+            self._file,
             read_options=pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_SIZE, skip_rows=1,
                                            column_names=source.names),
             parse_options=pacsv.ParseOptions(quote_char='"' if source.quoted else False,
@@ -611,8 +593,8 @@ class _Stream:
                 kept_days.append((lo, hi))
             else:
                 mask = pc.less_equal(table.column("day"), day)
-                taken.append(pc.filter(table, mask, memory_pool=index_memory_pool()))
-                rest = pc.filter(table, pc.invert(mask), memory_pool=index_memory_pool())
+                taken.append(table.filter(mask))
+                rest = table.filter(pc.invert(mask))
                 kept.append(rest)
                 kept_days.append((day + 1, hi))
         self.pending, self.pending_days = kept, kept_days
@@ -788,9 +770,8 @@ def _build(work: Path, release: str, files: dict[str, Path], answers: Answers | 
         chunk = holder.pop()  # the caller keeps no reference: each copy below frees the one before
         if chunk.num_rows == 0:
             return
-        pool = index_memory_pool()
-        chunk = chunk.combine_chunks(pool)  # a take on one contiguous chunk is much faster than on many
-        chunk = pc.take(chunk, _day_user_date_order(chunk), memory_pool=pool)
+        chunk = chunk.combine_chunks()  # a take on one contiguous chunk is much faster than on many
+        chunk = chunk.take(_day_user_date_order(chunk))
         days = chunk.column("day").to_numpy()
         flags = chunk.column("malicious").to_numpy(zero_copy_only=False)
         decoy = chunk.column("decoy").to_numpy(zero_copy_only=False)

@@ -111,9 +111,7 @@ class CertLoader(DatasetLoader):
       than the 128 MB budget, are written as an extra chunk of the same day, never dropped. Each
       chunk is grouped by day, user and date (one int64 key per row, sorted in a worker thread
       while the next day is parsed) and appended to ``events.arrow`` (Arrow IPC, one record
-      batch per chunk, the ``EventLog`` columns). Parsed blocks and sorted copies come from
-      pyarrow's jemalloc pool where it has one: it reuses freed pages, where the default pool
-      returns them and faults fresh ones in for every day. Beside it ``malicious.u8`` holds one label byte
+      batch per chunk, the ``EventLog`` columns); beside it ``malicious.u8`` holds one label byte
       per row and ``batch_starts.npy`` the first row of each batch. ``userdays.parquet`` lists
       every (user, day) with its event, malicious and decoy counts and row ranges ``[batch,
       start, count]``; ``sessions.parquet`` holds the Logon/Logoff pairing; ``malicious.parquet``
