@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from ..errors import MalformedFileError
+from ..errors import ConfigError, MalformedFileError
 
 log = logging.getLogger(__name__)
 
@@ -468,3 +468,67 @@ class ParquetCache:
             return None
         log.info("%s: cached %s as %s", self.dataset, source.name, path)
         return path
+
+
+class CachedSensorLoader:
+    """What the SWaT and WADI loaders share (mixed into their ``DatasetLoader`` classes): the
+    window and downsampling options, the ``skipped`` report of row problems, and parsing a file
+    once into a Parquet copy keyed by its checksum."""
+
+    name: str
+    strict: bool
+    skipped: list[tuple[str, str]]
+    cache_dir: Any
+    window: Any
+    stride: Any
+    downsample: Any
+    downsample_method: Any
+
+    def check_window_options(self) -> None:
+        if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
+            raise ConfigError(f"{self.name}: window must be a positive integer or None, got {self.window!r}")
+        if self.stride is not None and (self.window is None or not isinstance(self.stride, int) or self.stride < 1):
+            raise ConfigError(f"{self.name}: stride must be a positive integer and needs window, got stride={self.stride!r}")
+        if not isinstance(self.downsample, int) or self.downsample < 1:
+            raise ConfigError(f"{self.name}: downsample must be an integer >= 1, got {self.downsample!r}")
+        if self.downsample_method not in ("mean", "first"):
+            raise ConfigError(f"{self.name}: downsample_method must be 'mean' or 'first', got {self.downsample_method!r}")
+
+    def _record(self, problems: list[RowProblem]) -> None:
+        for problem in problems:
+            entry = (f"{problem.path}:{problem.line}", f"{problem.reason} ({problem.action})" if problem.action else problem.reason)
+            if entry not in self.skipped:
+                self.skipped.append(entry)
+
+    def cache_folder(self) -> Path | None:
+        if self.cache_dir is False:
+            return None
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir(self.name)
+
+    def cached_parse(self, path: Path, *, version: int, parse: Any, decode: Any, encode: Any) -> tuple[Any, str | None, str]:
+        """Parse ``path`` (``parse(path, problems)``) or read its cached copy (``decode(arrow)``),
+        writing ``encode(table, sha256)`` after a parse: (table, cache path or None, sha256).
+        Problems found in the file raise in strict mode, are warned about and recorded otherwise."""
+        sha = file_sha256(path)
+        cache = ParquetCache(self.name, self.cache_folder(), version)
+        table = None
+        cached = cache.read(path, sha)
+        if cached is not None:
+            try:
+                table = decode(cached)
+            except (pa.ArrowException, KeyError, ValueError) as exc:
+                log.warning("%s: ignoring unusable cache for %s (%s)", self.name, path.name, exc)
+        if table is None:
+            problems = ProblemLog(path)
+            table = parse(path, problems)
+            table.problems = problems.problems
+            if self.strict and table.problems:
+                problems.settle(True, self.name)
+            cache.write(encode(table, sha), path, sha)
+        if table.problems:
+            recorded = ProblemLog(path)
+            recorded.problems = list(table.problems)
+            recorded.settle(self.strict, self.name)  # raises in strict mode, warns otherwise
+            self._record(table.problems)
+        cache_path = cache.path_for(path, sha)
+        return table, (str(cache_path) if cache_path is not None and cache_path.is_file() else None), sha

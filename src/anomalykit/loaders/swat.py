@@ -50,14 +50,12 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, MalformedFileError
 from ..schema import Modality, Sample, Series
 from ._tabular import (
+    CachedSensorLoader,
     LineMap,
-    ParquetCache,
     ProblemLog,
     RowProblem,
-    default_cache_dir,
     downsample_steps,
     downsample_values,
-    file_sha256,
     looks_like_decimal_comma,
     objects_to_float,
     physical_data_lines,
@@ -292,7 +290,7 @@ def parse_xlsx(path: Path, problems: ProblemLog) -> SwatTable:
     line = header_line
 
     def flush() -> None:
-        nonlocal chunk, chunk_first_line
+        nonlocal chunk
         if not chunk:
             return
         grid = np.empty((len(chunk), width), dtype=object)
@@ -592,7 +590,7 @@ class _FileData:
 
 
 @register_dataset("swat")
-class SWaT(DatasetLoader):
+class SWaT(CachedSensorLoader, DatasetLoader):
     """Loader of SWaT Dec 2015 (root: ``SWaT.A1 & A2_Dec 2015/``, its ``Physical/`` folder, or
     a folder that holds the files). See the module docstring for the sample mapping.
 
@@ -624,14 +622,7 @@ class SWaT(DatasetLoader):
     def validate_options(self) -> None:
         if self.format not in ("auto", "xlsx", "csv"):
             raise ConfigError(f"swat: format must be 'auto', 'xlsx' or 'csv', got {self.format!r}")
-        if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
-            raise ConfigError(f"swat: window must be a positive integer or None, got {self.window!r}")
-        if self.stride is not None and (self.window is None or not isinstance(self.stride, int) or self.stride < 1):
-            raise ConfigError(f"swat: stride must be a positive integer and needs window, got stride={self.stride!r}")
-        if not isinstance(self.downsample, int) or self.downsample < 1:
-            raise ConfigError(f"swat: downsample must be an integer >= 1, got {self.downsample!r}")
-        if self.downsample_method not in ("mean", "first"):
-            raise ConfigError(f"swat: downsample_method must be 'mean' or 'first', got {self.downsample_method!r}")
+        self.check_window_options()
 
     # -- files ---------------------------------------------------------------------------------
     def data_dir(self) -> Path:
@@ -706,45 +697,17 @@ class SWaT(DatasetLoader):
                 self._attacks = attacks
         return self._attacks
 
-    def _record(self, problems: list[RowProblem]) -> None:
-        for problem in problems:
-            entry = (f"{problem.path}:{problem.line}", f"{problem.reason} ({problem.action})" if problem.action else problem.reason)
-            if entry not in self.skipped:
-                self.skipped.append(entry)
-
-    def cache_folder(self) -> Path | None:
-        if self.cache_dir is False:
-            return None
-        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir("swat")
-
     def load_table(self, path: Path) -> tuple[SwatTable, str | None, str]:
         """Parse ``path`` or read its cached Parquet copy: (table, cache path or None, sha256)."""
-        sha = file_sha256(path)
-        folder = self.cache_folder()
-        cache = ParquetCache("swat", folder, CACHE_VERSION)
-        table: SwatTable | None = None
-        cached = cache.read(path, sha)
-        if cached is not None:
-            try:
-                table = SwatTable.from_arrow(cached)
-                # the same bytes may sit at another path now: report problems where they are
-                table.problems = [RowProblem(str(path), q.line, q.reason, q.action) for q in table.problems]
-            except (pa.ArrowException, KeyError, ValueError) as exc:
-                log.warning("swat: ignoring unusable cache for %s (%s)", path.name, exc)
-        if table is None:
-            problems = ProblemLog(path)
-            table = parse_file(path, problems)
-            table.problems = problems.problems
-            if self.strict and table.problems:
-                problems.settle(True, self.name)
-            cache.write(table.to_arrow(path, sha), path, sha)
-        if table.problems:
-            recorded = ProblemLog(path)
-            recorded.problems = list(table.problems)
-            recorded.settle(self.strict, self.name)  # raises in strict mode, warns otherwise
-            self._record(table.problems)
-        cache_path = cache.path_for(path, sha)
-        return table, (str(cache_path) if cache_path is not None and cache_path.is_file() else None), sha
+
+        def decode(cached: pa.Table) -> SwatTable:
+            table = SwatTable.from_arrow(cached)
+            # the same bytes may sit at another path now: report problems where they are
+            table.problems = [RowProblem(str(path), q.line, q.reason, q.action) for q in table.problems]
+            return table
+
+        return self.cached_parse(path, version=CACHE_VERSION, parse=parse_file, decode=decode,
+                                 encode=lambda table, sha: table.to_arrow(path, sha))
 
     def _file_data(self, path: Path) -> _FileData:
         if self._memo is not None and self._memo[0] == str(path):

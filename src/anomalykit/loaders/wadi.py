@@ -64,14 +64,12 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, MalformedFileError
 from ..schema import Modality, Sample, Series
 from ._tabular import (
+    CachedSensorLoader,
     LineMap,
-    ParquetCache,
     ProblemLog,
     RowProblem,
-    default_cache_dir,
     downsample_steps,
     downsample_values,
-    file_sha256,
     physical_data_lines,
     read_csv_after_header,
     read_text_head,
@@ -530,7 +528,7 @@ class _FileData:
 
 
 @register_dataset("wadi")
-class WADI(DatasetLoader):
+class WADI(CachedSensorLoader, DatasetLoader):
     """Loader of WADI A1 (2017) and A2 (2019). ``root``: a release folder, or a folder holding
     one or both release folders (or the files themselves). See the module docstring.
 
@@ -563,14 +561,7 @@ class WADI(DatasetLoader):
     def validate_options(self) -> None:
         if self.release not in ("all", "A1", "A2"):
             raise ConfigError(f"wadi: release must be 'all', 'A1' or 'A2', got {self.release!r}")
-        if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
-            raise ConfigError(f"wadi: window must be a positive integer or None, got {self.window!r}")
-        if self.stride is not None and (self.window is None or not isinstance(self.stride, int) or self.stride < 1):
-            raise ConfigError(f"wadi: stride must be a positive integer and needs window, got stride={self.stride!r}")
-        if not isinstance(self.downsample, int) or self.downsample < 1:
-            raise ConfigError(f"wadi: downsample must be an integer >= 1, got {self.downsample!r}")
-        if self.downsample_method not in ("mean", "first"):
-            raise ConfigError(f"wadi: downsample_method must be 'mean' or 'first', got {self.downsample_method!r}")
+        self.check_window_options()
 
     # -- files ---------------------------------------------------------------------------------
     def source_files(self) -> list[Path]:
@@ -628,42 +619,11 @@ class WADI(DatasetLoader):
             self._tables[key] = rows
         return self._tables[key]
 
-    def _record(self, problems: list[RowProblem]) -> None:
-        for problem in problems:
-            entry = (f"{problem.path}:{problem.line}", f"{problem.reason} ({problem.action})" if problem.action else problem.reason)
-            if entry not in self.skipped:
-                self.skipped.append(entry)
-
-    def cache_folder(self) -> Path | None:
-        if self.cache_dir is False:
-            return None
-        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir("wadi")
-
     def load_table(self, path: Path) -> tuple[WadiTable, str | None, str]:
         """Parse ``path`` or read its cached Parquet copy: (table, cache path or None, sha256)."""
-        sha = file_sha256(path)
-        cache = ParquetCache("wadi", self.cache_folder(), CACHE_VERSION)
-        table: WadiTable | None = None
-        cached = cache.read(path, sha)
-        if cached is not None:
-            try:
-                table = WadiTable.from_arrow(cached, path)
-            except (pa.ArrowException, KeyError, ValueError) as exc:
-                log.warning("wadi: ignoring unusable cache for %s (%s)", path.name, exc)
-        if table is None:
-            problems = ProblemLog(path)
-            table = parse_file(path, problems)
-            table.problems = problems.problems
-            if self.strict and table.problems:
-                problems.settle(True, self.name)
-            cache.write(table.to_arrow(), path, sha)
-        if table.problems:
-            recorded = ProblemLog(path)
-            recorded.problems = list(table.problems)
-            recorded.settle(self.strict, self.name)  # raises in strict mode, warns otherwise
-            self._record(table.problems)
-        cache_path = cache.path_for(path, sha)
-        return table, (str(cache_path) if cache_path is not None and cache_path.is_file() else None), sha
+        return self.cached_parse(path, version=CACHE_VERSION, parse=parse_file,
+                                 decode=lambda cached: WadiTable.from_arrow(cached, path),
+                                 encode=lambda table, sha: table.to_arrow())
 
     def _file_data(self, path: Path) -> _FileData:
         if self._memo is not None and self._memo[0] == str(path):
