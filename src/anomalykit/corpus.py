@@ -13,6 +13,7 @@ shards are not generated again.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,7 +24,10 @@ from typing import Any
 from .errors import ConfigError
 from .generators.base import Generator, derive_seed
 from .schema import Sample
-from .shards import DEFAULT_MAX_BYTES, ShardManifest, ShardWriter, _progress
+from .shards import DEFAULT_MAX_BYTES, MANIFEST_NAME, ShardManifest, ShardWriter, _progress
+
+#: the settings of a corpus run, checked when a run resumes in the same folder
+SETTINGS_NAME = "generation.json"
 
 
 @dataclass(frozen=True)
@@ -176,3 +180,41 @@ def corpus_card(generator: Generator, sources: Any, *, seed: int, per_source: in
         "layout": source_card.get("layout", ""),
     }
     return card
+
+
+def _holds_samples(out_dir: Path) -> bool:
+    if not (out_dir / MANIFEST_NAME).is_file():
+        return False
+    return ShardManifest.load(out_dir).num_samples > 0
+
+
+def run_settings(generator: Generator, **details: Any) -> dict[str, Any]:
+    """The settings that decide a corpus's bytes: the generator, its version and parameters, and
+    the pipeline's own (source, counts, seed)."""
+    return {"method": generator.name, "generator_version": generator.version,
+            "parameters": generator.config.to_dict(), **details}
+
+
+def record_settings(out_dir: str | Path, settings: dict[str, Any]) -> None:
+    """Record the settings of a run in ``generation.json``; refuse to add to a corpus made with
+    other settings (a folder whose earlier run stopped before writing any sample takes the new
+    settings). ``settings`` must be JSON-ready."""
+    out_dir = Path(out_dir)
+    # as they are read back: tuples as lists, paths (a loader's cache_dir) as strings
+    settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    path = out_dir / SETTINGS_NAME
+    if path.is_file() and _holds_samples(out_dir):
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: unreadable settings of an earlier run ({exc}); remove it or choose another --out")
+        differing = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        if differing:
+            details = "; ".join(f"{k}: {before.get(k)!r} before, {settings.get(k)!r} now" for k in differing)
+            raise ConfigError(f"{out_dir} holds a corpus made with other settings ({details}); resume with the same "
+                              f"settings or choose another output folder")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)

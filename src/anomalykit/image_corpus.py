@@ -16,8 +16,9 @@ generated image, mask overlay) of a sample of the output::
 Work is split over worker processes; the bytes do not depend on their number. An interrupted
 run called again with the same settings resumes after the last complete shard; a different
 seed, method or parameter set in the same folder is refused. The point-cloud and series corpus
-pipelines use the same settings record (``record_settings``) and read their previews back from
-the shards (``first_samples``), so that a resumed run shows the same samples as a whole one.
+pipelines use the same settings record (``anomalykit.corpus.record_settings``) and read their
+previews back from the shards (``anomalykit.shards.first_samples``), so that a resumed run shows
+the same samples as a whole one.
 
 >>> from anomalykit.image_corpus import generate_image_corpus              # doctest: +SKIP
 >>> result = generate_image_corpus("perlin", "mvtec_ad", "/data/mvtec", "out/perlin",
@@ -28,7 +29,6 @@ PosixPath('out/perlin/contact_sheet.png')
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,9 +39,9 @@ import numpy as np
 from .errors import ConfigError
 from .generators.base import Generator, get_generator
 from .schema import Image, Modality, Sample
-from .shards import DEFAULT_MAX_BYTES, ShardManifest
+from .corpus import SETTINGS_NAME, record_settings, run_settings  # noqa: F401 - part of this module's API
+from .shards import DEFAULT_MAX_BYTES, ShardManifest, first_samples, read_samples  # noqa: F401
 
-SETTINGS_NAME = "generation.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
 
 
@@ -155,46 +155,6 @@ def generate_image_corpus(
     return ImageCorpusResult(out_dir, manifest, generated, manifest.num_samples - generated, sheet)
 
 
-def _holds_samples(out_dir: Path) -> bool:
-    from .shards import MANIFEST_NAME
-
-    if not (out_dir / MANIFEST_NAME).is_file():
-        return False
-    return ShardManifest.load(out_dir).num_samples > 0
-
-
-def run_settings(generator: Generator, **details: Any) -> dict[str, Any]:
-    """The settings that decide a corpus's bytes: the generator, its version and parameters, and
-    the pipeline's own (source, counts, seed)."""
-    return {"method": generator.name, "generator_version": generator.version,
-            "parameters": generator.config.to_dict(), **details}
-
-
-def record_settings(out_dir: str | Path, settings: dict[str, Any]) -> None:
-    """Record the settings of a run in ``generation.json``; refuse to add to a corpus made with
-    other settings (a folder whose earlier run stopped before writing any sample takes the new
-    settings). ``settings`` must be JSON-ready."""
-    out_dir = Path(out_dir)
-    # as they are read back: tuples as lists, paths (a loader's cache_dir) as strings
-    settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
-    path = out_dir / SETTINGS_NAME
-    if path.is_file() and _holds_samples(out_dir):
-        try:
-            before = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ConfigError(f"{path}: unreadable settings of an earlier run ({exc}); remove it or choose another --out")
-        differing = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
-        if differing:
-            details = "; ".join(f"{k}: {before.get(k)!r} before, {settings.get(k)!r} now" for k in differing)
-            raise ConfigError(f"{out_dir} holds a corpus made with other settings ({details}); resume with the same "
-                              f"settings or choose another output folder")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
-
-
 # ---------------------------------------------------------------------------------------------
 # contact sheet
 
@@ -205,33 +165,6 @@ def pick_keys(keys: Sequence[str], count: int) -> list[str]:
         return list(keys)
     positions = np.linspace(0, len(keys) - 1, count).round().astype(int)
     return [keys[i] for i in positions]
-
-
-def read_samples(out_dir: str | Path, keys: Sequence[str]) -> dict[str, Sample]:
-    """Decode only the samples with the given keys from a shard folder (checksums verified)."""
-    from .shards import iter_tar_samples, verify_shard
-
-    out_dir = Path(out_dir)
-    manifest = ShardManifest.load(out_dir)
-    wanted = set(keys)
-    found: dict[str, Sample] = {}
-    for info in manifest.shards:
-        if not wanted.intersection(info.keys):
-            continue
-        path = out_dir / info.name
-        verify_shard(path, info)
-        for raw in iter_tar_samples(path):
-            key = json.loads(raw["sample.json"])["key"]
-            if key in wanted:
-                found[key] = Sample.from_shard_fields(raw)
-    return found
-
-
-def first_samples(out_dir: str | Path, count: int) -> list[Sample]:
-    """The first ``count`` samples of a corpus in manifest order (the same after a resume)."""
-    keys = [k for shard in ShardManifest.load(Path(out_dir)).shards for k in shard.keys][:max(count, 0)]
-    found = read_samples(out_dir, keys)
-    return [found[k] for k in keys]
 
 
 def write_contact_sheet(out_dir: str | Path, sources: Sequence[Sample] | None = None, *, count: int = 16,

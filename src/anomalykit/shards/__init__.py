@@ -26,7 +26,7 @@ import os
 import re
 import tarfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 1_000_000_000
 
-__all__ = ["write_shards", "read_shards", "ShardWriter", "ShardManifest", "ShardInfo", "tar_key", "shard_features"]
+__all__ = ["write_shards", "read_shards", "read_samples", "first_samples", "ShardWriter", "ShardManifest", "ShardInfo", "tar_key", "shard_features"]
 
 
 def tar_key(key: str) -> str:
@@ -426,3 +426,28 @@ def read_shards(out_dir: str | Path, *, split: str | None = None, verify: bool =
             if "sample.json" not in fields:
                 raise ShardError(f"{path}: a sample has no sample.json member")
             yield Sample.from_shard_fields(fields)
+
+
+def read_samples(out_dir: str | Path, keys: Sequence[str]) -> dict[str, Sample]:
+    """Decode only the samples with the given keys from a shard folder (checksums verified)."""
+    out_dir = Path(out_dir)
+    manifest = ShardManifest.load(out_dir)
+    wanted = set(keys)
+    found: dict[str, Sample] = {}
+    for info in manifest.shards:
+        if not wanted.intersection(info.keys):
+            continue
+        path = out_dir / info.name
+        verify_shard(path, info)
+        for raw in iter_tar_samples(path):
+            key = json.loads(raw["sample.json"])["key"]
+            if key in wanted:
+                found[key] = Sample.from_shard_fields(raw)
+    return found
+
+
+def first_samples(out_dir: str | Path, count: int) -> list[Sample]:
+    """The first ``count`` samples of a corpus in manifest order (the same after a resume)."""
+    keys = [k for shard in ShardManifest.load(Path(out_dir)).shards for k in shard.keys][:max(count, 0)]
+    found = read_samples(out_dir, keys)
+    return [found[k] for k in keys]

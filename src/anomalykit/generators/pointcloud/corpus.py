@@ -69,7 +69,8 @@ def generate_pointcloud_corpus(
     shards, manifest, README card, and ``previews.png`` with the first ``previews`` samples.
     Called again with the same settings it resumes; other settings in the same folder are refused."""
     from ...corpus import generate_corpus
-    from ...image_corpus import first_samples, record_settings, run_settings
+    from ...corpus import record_settings, run_settings
+    from ...shards import first_samples
 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")

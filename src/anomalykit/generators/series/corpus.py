@@ -79,7 +79,8 @@ def generate_series_corpus(config: SeriesConfig | dict[str, Any] | str | Path, o
     read too (``only`` names its time series when it has several). Called again with the same
     settings it resumes; other settings in the same folder are refused."""
     from ...corpus import generate_corpus
-    from ...image_corpus import first_samples, record_settings, run_settings
+    from ...corpus import record_settings, run_settings
+    from ...shards import first_samples
     from .export import to_gutentag_csv
     from .plot import plot_series
 
